@@ -13,7 +13,13 @@ Contract:
       strategy name, the space signature and the RNG state; ``set_state``
       restores it exactly, so a resumed run continues exactly like an
       uninterrupted one. It raises ValueError for a state of another strategy
-      or another space.
+      or another space, or one saved with other options (``_options``).
+    * ``ask()`` checks each proposal with ``space.validate`` where the space
+      has it.
+
+Helpers for implementations: ``new_rng(seed, *stream)`` (numpy
+``Generator(PCG64)``), ``rng_state`` / ``restore_rng`` (its JSON-serialisable
+state) and ``random_choices``.
 
 Example:
     >>> from search_cifar import strategies
@@ -26,7 +32,10 @@ from __future__ import annotations
 import abc
 import dataclasses
 import inspect
+import json
 from typing import Any, Callable, ClassVar, Protocol, Sequence
+
+import numpy as np
 
 
 class SpaceLike(Protocol):
@@ -50,7 +59,40 @@ class Proposal:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Proposal":
-        return cls(id=int(data["id"]), choices=tuple(int(c) for c in data["choices"]))
+        try:
+            return cls(id=int(data["id"]), choices=tuple(int(c) for c in data["choices"]))
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"not a proposal: {data!r} ({e})") from None
+
+
+# -- helpers for strategies -----------------------------------------------------
+def new_rng(seed: int, *stream: int) -> np.random.Generator:
+    """A numpy ``Generator(PCG64)`` for ``seed`` (and an optional sub-stream).
+
+    ``new_rng(seed, 3)`` is independent of ``new_rng(seed)`` and of
+    ``new_rng(seed, 4)``: use sub-streams to re-derive a generator (for example
+    to retrain a surrogate) instead of storing it.
+    """
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), *map(int, stream)])))
+
+
+def rng_state(rng: np.random.Generator) -> dict[str, Any]:
+    """The generator's state as a JSON-serialisable dict (ints only)."""
+    return rng.bit_generator.state
+
+
+def restore_rng(state: dict[str, Any]) -> np.random.Generator:
+    """A generator in exactly the state ``rng_state`` returned."""
+    if not isinstance(state, dict) or state.get("bit_generator") != "PCG64":
+        raise ValueError(f"not a PCG64 generator state: {str(state)[:80]!r}")
+    rng = np.random.Generator(np.random.PCG64())
+    rng.bit_generator.state = state
+    return rng
+
+
+def random_choices(rng: np.random.Generator, num_choices: Sequence[int]) -> tuple[int, ...]:
+    """One uniform point of a categorical space."""
+    return tuple(int(rng.integers(n)) for n in num_choices)
 
 
 class Strategy(abc.ABC):
@@ -59,8 +101,12 @@ class Strategy(abc.ABC):
     name: ClassVar[str] = ""
 
     def __init__(self, space: SpaceLike, seed: int = 0):
+        if not hasattr(space, "num_choices") or not hasattr(space, "signature"):
+            raise ValueError(f"not a search space (needs num_choices and signature()): {space!r}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise ValueError(f"seed must be an int, got {seed!r}")
         self.space = space
-        self.seed = seed
+        self.seed = int(seed)
         self._next_id = 0
         self._pending: dict[int, Proposal] = {}
 
@@ -81,9 +127,20 @@ class Strategy(abc.ABC):
     def _set_algorithm_state(self, state: dict[str, Any]) -> None:
         """Restores what ``_get_algorithm_state`` returned."""
 
+    def _options(self) -> dict[str, Any]:
+        """The constructor options that shape the algorithm (JSON values).
+
+        Saved in the state; ``set_state`` refuses a state saved with other
+        options. Strategies should override it; the default is no options.
+        """
+        return {}
+
     # -- the public contract ----------------------------------------------
     def ask(self) -> Proposal:
         choices = tuple(int(c) for c in self._propose())
+        validate = getattr(self.space, "validate", None)
+        if validate is not None:
+            validate(choices)  # A strategy bug, not a user error, if this raises.
         proposal = Proposal(id=self._next_id, choices=choices)
         self._next_id += 1
         self._pending[proposal.id] = proposal
@@ -108,6 +165,7 @@ class Strategy(abc.ABC):
 
     def get_state(self) -> dict[str, Any]:
         return {"strategy": self.name, "space": self.space.signature(),
+                "options": self._options(),
                 "next_id": self._next_id,
                 "pending": [p.to_dict() for p in self._pending.values()],
                 "algorithm": self._get_algorithm_state()}
@@ -122,9 +180,23 @@ class Strategy(abc.ABC):
             raise ValueError(
                 f"state was saved for space {state.get('space')!r}, not "
                 f"{self.space.signature()!r}")
-        self._next_id = int(state["next_id"])
-        self._pending = {p.id: p for p in map(Proposal.from_dict, state["pending"])}
+        # States written before options were recorded have no "options" key.
+        if "options" in state and _json_value(state["options"]) != _json_value(self._options()):
+            raise ValueError(
+                f"state was saved with {self.name!r} options {state['options']!r}, "
+                f"not {self._options()!r}")
+        missing = sorted({"next_id", "pending", "algorithm"} - set(state))
+        if missing:
+            raise ValueError(f"strategy state is missing key(s) {missing}")
+        pending = {p.id: p for p in map(Proposal.from_dict, state["pending"])}
         self._set_algorithm_state(state["algorithm"])
+        self._next_id = int(state["next_id"])
+        self._pending = pending
+
+
+def _json_value(value: Any) -> Any:
+    """``value`` as it reads back from JSON (tuples become lists, ...)."""
+    return json.loads(json.dumps(value))
 
 
 _REGISTRY: dict[str, type[Strategy]] = {}
