@@ -1,0 +1,60 @@
+# NASNet transferable-cell pipeline: the commands of README.md.
+#
+#   make quickstart   set up, then run the main job on the embedded default
+#   make test         set up, then the test suite (everything not marked slow)
+#
+# Every target that needs Python, Bazel or Graphviz runs `make setup` first, so
+# each command works alone on a fresh machine (Debian 12 with Python 3.11).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+BAZEL ?= bazel
+# CI=true (set by .ci/run) selects .bazelrc's `ci` config: no cached test results.
+BAZEL_FLAGS ?= $(if $(filter true 1 yes,$(CI)),--config=ci,)
+BAZEL_TEST_TARGETS ?= //tests/nasnet/...
+PYTEST_ARGS ?=
+
+# TensorFlow's C++ logging floods test output otherwise.
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: help setup test test-slow test-all quickstart bazel-build bazel-test clean
+
+help:
+	@echo "make quickstart   main job on the embedded default (writes out/summary/)"
+	@echo "make test         test suite without slow tests (pytest, tests/)"
+	@echo "make test-slow    only the tests marked slow"
+	@echo "make test-all     every test, slow ones included"
+	@echo "make setup        .venv from requirements.txt, bazel and graphviz (idempotent)"
+	@echo "make bazel-build  bazel build //..."
+	@echo "make bazel-test   bazel test $(BAZEL_TEST_TARGETS)"
+	@echo "make clean        remove out/ and Bazel's outputs (keeps .venv)"
+
+setup:
+	@tools/setup.sh
+
+# pytest exits 5 when no test was collected; make treats that as a failure.
+test: setup
+	$(PYTHON) -m pytest tests $(PYTEST_ARGS)
+
+test-slow: setup
+	$(PYTHON) -m pytest tests -m slow $(PYTEST_ARGS)
+
+test-all: setup
+	$(PYTHON) -m pytest tests -m "slow or not slow" $(PYTEST_ARGS)
+
+quickstart: setup
+	$(BAZEL) run $(BAZEL_FLAGS) //tools:summarize -- --output_dir=$(CURDIR)/out/summary
+
+bazel-build: setup
+	$(BAZEL) build $(BAZEL_FLAGS) //...
+
+bazel-test: setup
+	$(BAZEL) test $(BAZEL_FLAGS) $(BAZEL_TEST_TARGETS)
+
+clean:
+	rm -rf out
+	-$(BAZEL) clean
