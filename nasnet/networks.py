@@ -1,0 +1,332 @@
+"""Networks from any Genotype, all built from the one ``NasCell`` layer.
+
+* ``NasnetBackbone``: stem + 3 stacks of N normal cells separated by 2
+  reduction cells; a Keras model returning ``{level: tensor}`` (level =
+  log2(stride), keys are strings as in official.vision) and exposing
+  ``output_specs``. CIFAR stem: 3x3 conv-BN; ImageNet stem: 3x3 stride-2 VALID
+  conv-BN then two reduction cells at filter scaling 1/4 and 1/2.
+* ``build_classifier``: the backbone, then ReLU, global average pooling,
+  dropout and a dense layer (logits); optionally the auxiliary head on the
+  last cell before the second reduction.
+
+Structure and hyperparameters follow the slim reference
+(tensorflow/models research/slim/nets/nasnet/nasnet.py: ``_build_nasnet_base``,
+``_imagenet_stem``, ``_cifar_stem``, ``_build_aux_head``, the three configs).
+"N @ P" means N normal cells per stack and P filters in the penultimate layer;
+the cell's base filter count is ``P / (4 * width)`` where width is the number of
+concatenated states (6 for NASNet-A, so 1056 -> 44 and 4032 -> 168).
+
+Example:
+    >>> from nasnet import known_genotypes, networks
+    >>> model = networks.build_classifier(known_genotypes.NASNET_A, networks.MOBILE)
+    >>> model(images)["logits"].shape    # images: [B, 224, 224, 3]
+    TensorShape([B, 1000])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from typing import Any
+
+import tensorflow as tf
+import tf_keras
+
+from nasnet.cell import NasCell, output_width
+from nasnet.genotype import Genotype
+from nasnet.layers import LayerConfig
+
+STEMS = ("cifar", "imagenet")
+
+
+@dataclasses.dataclass(frozen=True)
+class BackboneConfig:
+    """The cell stack. Defaults are NASNet-A Mobile's (slim ``mobile_imagenet_config``)."""
+
+    stem: str = "imagenet"
+    num_cells_per_stack: int = 4          # N; slim num_cells = 3 N
+    penultimate_filters: int = 1056       # P
+    stem_multiplier: float = 1.0
+    filter_scaling_rate: float = 2.0
+    skip_reduction_layer_input: bool = False
+    drop_path_keep_prob: float = 1.0
+    total_training_steps: int = 250_000   # ScheduledDropPath horizon
+    layer: LayerConfig = LayerConfig(bn_momentum=0.9997, bn_epsilon=1e-3, weight_decay=4e-5)
+
+    def __post_init__(self):
+        if self.stem not in STEMS:
+            raise ValueError(f"stem must be one of {STEMS}, got {self.stem!r}")
+        if self.num_cells_per_stack < 1:
+            raise ValueError(f"num_cells_per_stack must be >= 1, got {self.num_cells_per_stack}")
+        if self.penultimate_filters < 1:
+            raise ValueError(f"penultimate_filters must be >= 1, got {self.penultimate_filters}")
+        if self.stem_multiplier <= 0:
+            raise ValueError(f"stem_multiplier must be > 0, got {self.stem_multiplier}")
+        if self.filter_scaling_rate <= 0:
+            raise ValueError(f"filter_scaling_rate must be > 0, got {self.filter_scaling_rate}")
+        if not 0.0 < self.drop_path_keep_prob <= 1.0:
+            raise ValueError(f"drop_path_keep_prob must be in (0, 1], got {self.drop_path_keep_prob}")
+        if self.total_training_steps < 1:
+            raise ValueError(f"total_training_steps must be >= 1, got {self.total_training_steps}")
+        if isinstance(self.layer, dict):
+            object.__setattr__(self, "layer", LayerConfig.from_dict(self.layer))
+
+    @property
+    def num_cells(self) -> int:
+        """Normal cells in the network (slim ``num_cells``)."""
+        return 3 * self.num_cells_per_stack
+
+    @property
+    def size(self) -> str:
+        return f"{self.num_cells_per_stack}@{self.penultimate_filters}"
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassifierConfig:
+    """A backbone plus the classification head."""
+
+    backbone: BackboneConfig = BackboneConfig()
+    num_classes: int = 1000
+    image_size: int = 224
+    dense_dropout_keep_prob: float = 0.5
+    use_aux_head: bool = True
+
+    def __post_init__(self):
+        if isinstance(self.backbone, dict):
+            object.__setattr__(self, "backbone", BackboneConfig(**self.backbone))
+        if self.num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1, got {self.num_classes}")
+        if self.image_size < 8:
+            raise ValueError(f"image_size must be >= 8, got {self.image_size}")
+        if not 0.0 < self.dense_dropout_keep_prob <= 1.0:
+            raise ValueError(
+                f"dense_dropout_keep_prob must be in (0, 1], got {self.dense_dropout_keep_prob}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ClassifierConfig":
+        data = dict(data)
+        backbone = dict(data.pop("backbone", {}))
+        if "layer" in backbone:
+            backbone["layer"] = LayerConfig.from_dict(backbone["layer"])
+        return cls(backbone=BackboneConfig(**backbone), **data)
+
+
+#: CIFAR-10 NASNet-A 6 @ 768 (slim ``cifar_config``; Zoph et al. 2018 Table 1).
+CIFAR = ClassifierConfig(
+    backbone=BackboneConfig(stem="cifar", num_cells_per_stack=6, penultimate_filters=768,
+                            stem_multiplier=3.0, drop_path_keep_prob=0.6,
+                            total_training_steps=937_500,
+                            layer=LayerConfig(bn_momentum=0.9, bn_epsilon=1e-5, weight_decay=5e-4)),
+    num_classes=10, image_size=32, dense_dropout_keep_prob=1.0, use_aux_head=True)
+
+#: NASNet-A Mobile 4 @ 1056, 224 px (slim ``mobile_imagenet_config``).
+MOBILE = ClassifierConfig(
+    backbone=BackboneConfig(stem="imagenet", num_cells_per_stack=4, penultimate_filters=1056,
+                            stem_multiplier=1.0, drop_path_keep_prob=1.0,
+                            total_training_steps=250_000,
+                            layer=LayerConfig(bn_momentum=0.9997, bn_epsilon=1e-3, weight_decay=4e-5)),
+    num_classes=1000, image_size=224, dense_dropout_keep_prob=0.5, use_aux_head=True)
+
+#: NASNet-A Large 6 @ 4032, 331 px (slim ``large_imagenet_config``).
+LARGE = ClassifierConfig(
+    backbone=BackboneConfig(stem="imagenet", num_cells_per_stack=6, penultimate_filters=4032,
+                            stem_multiplier=3.0, skip_reduction_layer_input=True,
+                            drop_path_keep_prob=0.7, total_training_steps=250_000,
+                            layer=LayerConfig(bn_momentum=0.9997, bn_epsilon=1e-3, weight_decay=5e-5)),
+    num_classes=1000, image_size=331, dense_dropout_keep_prob=0.5, use_aux_head=True)
+
+PRESETS: dict[str, ClassifierConfig] = {"cifar": CIFAR, "mobile": MOBILE, "large": LARGE}
+
+
+def parse_size(size: str) -> tuple[int, int]:
+    """``"4@1056"`` -> ``(4, 1056)``; ValueError naming the string otherwise."""
+    match = re.fullmatch(r"\s*(\d+)\s*@\s*(\d+)\s*", size or "")
+    if not match:
+        raise ValueError(f"network size must look like 'N@P' (e.g. '4@1056'), got {size!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def base_filters(genotype: Genotype, penultimate_filters: int) -> int:
+    """The first stack's per-branch filters: ``P / (4 * width of the normal cell)``."""
+    width = output_width(genotype.normal, 1)
+    if penultimate_filters % (4 * width):
+        raise ValueError(
+            f"penultimate_filters {penultimate_filters} is not a multiple of "
+            f"4 x {width} (the normal cell concatenates {width} states of equal width)")
+    return penultimate_filters // (4 * width)
+
+
+def reduction_cell_indices(num_cells: int, num_reduction_layers: int = 2) -> list[int]:
+    """slim ``calc_reduction_layers``: reduction cells come before these normal cells."""
+    return [int(float(i) / (num_reduction_layers + 1) * num_cells)
+            for i in range(1, num_reduction_layers + 1)]
+
+
+class NasnetBackbone(tf_keras.Model):
+    """Stem and cells; returns ``{str(level): [B, H/2^level, W/2^level, C]}``.
+
+    The last cell at each resolution is that level's endpoint. The ImageNet
+    stem gives levels 1..5 (stem conv, stem cell 0, then one per stack), the
+    CIFAR stem levels 0..2. ``aux_level`` names the endpoint the auxiliary head
+    reads (the last cell before the second reduction).
+    """
+
+    def __init__(self, genotype: Genotype | dict, config: BackboneConfig | dict,
+                 input_shape: tuple[int | None, int | None, int] = (None, None, 3),
+                 **kwargs):
+        genotype = Genotype.from_dict(genotype) if isinstance(genotype, dict) else genotype
+        if isinstance(config, dict):
+            config = BackboneConfig(**config)
+        inputs = tf_keras.Input(shape=tuple(input_shape), name="images")
+        endpoints, aux_level = _build_cells(inputs, genotype, config)
+        super().__init__(inputs=inputs, outputs=endpoints, **kwargs)
+        self.genotype = genotype
+        self.backbone_config = config
+        self._input_shape_arg = tuple(input_shape)
+        self.aux_level = aux_level
+        self._output_specs = {level: t.shape for level, t in endpoints.items()}
+
+    @property
+    def output_specs(self) -> dict[str, tf.TensorShape]:
+        return self._output_specs
+
+    def get_config(self) -> dict[str, Any]:
+        return {"genotype": self.genotype.to_dict(),
+                "config": dataclasses.asdict(self.backbone_config),
+                "input_shape": list(self._input_shape_arg), "name": self.name}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        return cls(config["genotype"], config["config"], tuple(config["input_shape"]),
+                   name=config.get("name"))
+
+
+def _build_cells(inputs: tf.Tensor, genotype: Genotype,
+                 config: BackboneConfig) -> tuple[dict[str, tf.Tensor], str]:
+    """Runs slim's ``_build_nasnet_base`` loop with NasCell layers."""
+    cfg = config.layer
+    filters = base_filters(genotype, config.penultimate_filters)
+    endpoints: dict[str, tf.Tensor] = {}
+    total_cells = config.num_cells + 2 + (2 if config.stem == "imagenet" else 0)
+    cell_index = 0
+
+    def cell(h, p, cell_def, scaling, strides, name):
+        nonlocal cell_index
+        layer = NasCell(cell_def, filters=int(filters * scaling), strides=strides,
+                        cell_index=cell_index, total_cells=total_cells,
+                        drop_path_keep_prob=config.drop_path_keep_prob,
+                        layer_config=cfg, name=name)
+        cell_index += 1
+        return layer(h if p is None else [h, p])
+
+    def record(x, stride):
+        endpoints[str(int(math.log2(stride)))] = x
+
+    if config.stem == "imagenet":
+        stem_filters = int(32 * config.stem_multiplier)
+        net = tf_keras.layers.Conv2D(stem_filters, 3, strides=2, padding="valid",
+                                     use_bias=False, kernel_initializer="he_normal",
+                                     kernel_regularizer=cfg.regularizer(), name="stem_conv")(inputs)
+        net = cfg.batch_norm(name="stem_bn")(net)
+        stride = 2
+        record(net, stride)
+        outputs = [None, net]
+        scaling = 1.0 / config.filter_scaling_rate ** 2
+        for i in range(2):
+            net = cell(net, outputs[-2], genotype.reduction, scaling, 2, f"stem_cell_{i}")
+            stride *= 2
+            record(net, stride)
+            outputs.append(net)
+            scaling *= config.filter_scaling_rate
+    else:
+        stem_filters = int(filters * config.stem_multiplier)
+        net = tf_keras.layers.Conv2D(stem_filters, 3, padding="same", use_bias=False,
+                                     kernel_initializer="he_normal",
+                                     kernel_regularizer=cfg.regularizer(), name="stem_conv")(inputs)
+        net = cfg.batch_norm(name="stem_bn")(net)
+        stride = 1
+        outputs = [None, net]
+
+    reductions = reduction_cell_indices(config.num_cells)
+    aux_level = None
+    scaling = 1.0
+    prev = None
+    for n in range(config.num_cells):
+        if config.skip_reduction_layer_input:
+            prev = outputs[-2]
+        if n in reductions:
+            scaling *= config.filter_scaling_rate
+            net = cell(net, outputs[-2], genotype.reduction, scaling, 2,
+                       f"reduction_cell_{reductions.index(n)}")
+            stride *= 2
+            outputs.append(net)
+        if not config.skip_reduction_layer_input:
+            prev = outputs[-2]
+        net = cell(net, prev, genotype.normal, scaling, 1, f"cell_{n}")
+        record(net, stride)
+        outputs.append(net)
+        if n == reductions[1] - 1:
+            aux_level = str(int(math.log2(stride)))
+    return endpoints, aux_level
+
+
+def build_backbone(genotype: Genotype, config: BackboneConfig,
+                   image_size: int | None = None) -> NasnetBackbone:
+    """A backbone for ``[B, image_size, image_size, 3]`` inputs (None: any size)."""
+    return NasnetBackbone(genotype, config, (image_size, image_size, 3),
+                          name=f"nasnet_backbone_{config.size.replace('@', '_')}")
+
+
+def build_aux_head(x: tf.Tensor, num_classes: int, cfg: LayerConfig) -> tf.Tensor:
+    """slim ``_build_aux_head``: ReLU, 5x5/3 avg pool, 1x1 conv 128-BN-ReLU,
+    conv over the whole remaining map to 768-BN-ReLU, dense. ``x``: ``[B, H, W, C]``."""
+    x = tf_keras.layers.ReLU(name="aux_relu")(x)
+    x = tf_keras.layers.AveragePooling2D(5, strides=3, padding="valid", name="aux_pool")(x)
+    x = cfg.conv(128, 1, name="aux_proj")(x)
+    x = tf_keras.layers.ReLU(name="aux_relu_0")(cfg.batch_norm(name="aux_bn_0")(x))
+    kernel = tuple(int(d) for d in x.shape[1:3])
+    x = tf_keras.layers.Conv2D(768, kernel, padding="valid", use_bias=False,
+                               kernel_initializer="he_normal",
+                               kernel_regularizer=cfg.regularizer(), name="aux_conv")(x)
+    x = tf_keras.layers.ReLU(name="aux_relu_1")(cfg.batch_norm(name="aux_bn_1")(x))
+    x = tf_keras.layers.Flatten(name="aux_flatten")(x)
+    return tf_keras.layers.Dense(num_classes, kernel_regularizer=cfg.regularizer(),
+                                 name="aux_logits")(x)
+
+
+def build_classifier(genotype: Genotype, config: ClassifierConfig,
+                     name: str | None = None) -> tf_keras.Model:
+    """Backbone + head. Outputs ``{"logits": [B, classes]}`` plus ``"aux_logits"``
+    when ``config.use_aux_head`` (slim: aux head for training only; the
+    serving model drops it, see ``inference_model``)."""
+    size = config.image_size
+    backbone = build_backbone(genotype, config.backbone, size)
+    inputs = tf_keras.Input(shape=(size, size, 3), name="images")
+    endpoints = backbone(inputs)
+    top = endpoints[max(endpoints, key=int)]
+    x = tf_keras.layers.ReLU(name="final_relu")(top)
+    x = tf_keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
+    if config.dense_dropout_keep_prob < 1.0:
+        x = tf_keras.layers.Dropout(1.0 - config.dense_dropout_keep_prob, name="dropout")(x)
+    logits = tf_keras.layers.Dense(config.num_classes,
+                                   kernel_regularizer=config.backbone.layer.regularizer(),
+                                   name="logits")(x)
+    outputs = {"logits": tf_keras.layers.Activation("linear", dtype="float32",
+                                                    name="logits_fp32")(logits)}
+    if config.use_aux_head:
+        aux = build_aux_head(endpoints[backbone.aux_level], config.num_classes,
+                             config.backbone.layer)
+        outputs["aux_logits"] = tf_keras.layers.Activation("linear", dtype="float32",
+                                                           name="aux_logits_fp32")(aux)
+    default_name = f"{genotype.name or 'nasnet'}_{config.backbone.size.replace('@', '_')}"
+    return tf_keras.Model(inputs, outputs, name=name or default_name)
+
+
+def inference_model(classifier: tf_keras.Model) -> tf_keras.Model:
+    """The same weights without the auxiliary head: ``images -> logits``."""
+    return tf_keras.Model(classifier.input, classifier.output["logits"],
+                          name=classifier.name + "_inference")
+
+
+CUSTOM_OBJECTS: dict[str, Any] = {"NasnetBackbone": NasnetBackbone, "NasCell": NasCell}
