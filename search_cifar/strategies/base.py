@@ -163,9 +163,14 @@ class Strategy(abc.ABC):
     def pending(self) -> list[Proposal]:
         return list(self._pending.values())
 
+    @property
+    def num_asked(self) -> int:
+        """How many proposals were ever asked (the id the next one gets)."""
+        return self._next_id
+
     def get_state(self) -> dict[str, Any]:
         return {"strategy": self.name, "space": self.space.signature(),
-                "options": self._options(),
+                "options": self._options(), "seed": self.seed,
                 "next_id": self._next_id,
                 "pending": [p.to_dict() for p in self._pending.values()],
                 "algorithm": self._get_algorithm_state()}
@@ -189,7 +194,20 @@ class Strategy(abc.ABC):
         if missing:
             raise ValueError(f"strategy state is missing key(s) {missing}")
         pending = {p.id: p for p in map(Proposal.from_dict, state["pending"])}
-        self._set_algorithm_state(state["algorithm"])
+        if not isinstance(state["algorithm"], dict):
+            raise ValueError(f"strategy state 'algorithm' must be a dict, got {state['algorithm']!r}")
+        old_seed = self.seed
+        # The saved run's seed: generators derived from it (new_rng(seed, ...)) must match.
+        self.seed = int(state.get("seed", self.seed))
+        try:
+            self._set_algorithm_state(state["algorithm"])
+        except (KeyError, TypeError, IndexError) as e:
+            self.seed = old_seed
+            raise ValueError(
+                f"malformed {self.name!r} algorithm state: {type(e).__name__}: {e}") from None
+        except BaseException:
+            self.seed = old_seed
+            raise
         self._next_id = int(state["next_id"])
         self._pending = pending
 
