@@ -46,7 +46,8 @@ apt_install() {
   fi
   local pkg need_update=0
   for pkg in "$@"; do
-    if ! apt-cache policy "$pkg" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+    # (no `| grep -q`: with pipefail, apt-cache's SIGPIPE would read as "missing")
+    if [[ "$(apt-cache policy "$pkg" 2>/dev/null)" != *"Candidate: "[0-9]* ]]; then
       need_update=1
     fi
   done
