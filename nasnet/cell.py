@@ -52,7 +52,10 @@ class NasCell(tf_keras.layers.Layer):
     def __init__(self, cell: Cell | dict, filters: int, strides: int = 1,
                  cell_index: int = 0, total_cells: int = 1,
                  drop_path_keep_prob: float = 1.0,
-                 layer_config: LayerConfig | dict | None = None, **kwargs):
+                 layer_config: LayerConfig | dict | None = None,
+                 reduce_prev: bool | None = None, **kwargs):
+        """``reduce_prev``: whether ``p`` has twice ``h``'s resolution (None:
+        infer it from static shapes, which needs known widths)."""
         super().__init__(**kwargs)
         self.cell = Cell.from_dict(cell) if isinstance(cell, dict) else cell
         if not isinstance(self.cell, Cell):
@@ -71,6 +74,7 @@ class NasCell(tf_keras.layers.Layer):
         self.cell_index = cell_index
         self.total_cells = total_cells
         self.drop_path_keep_prob = drop_path_keep_prob
+        self.reduce_prev = reduce_prev
         if isinstance(layer_config, dict):
             layer_config = LayerConfig.from_dict(layer_config)
         self.layer_config = layer_config or LayerConfig()
@@ -84,13 +88,24 @@ class NasCell(tf_keras.layers.Layer):
             h_shape = p_shape = tf.TensorShape(input_shape)
         cfg, f = self.layer_config, self.filters
         h_res, p_res = h_shape[2], p_shape[2]
-        if not self._has_prev:
-            self.p_adjust = None
-        elif p_res is not None and h_res is not None and p_res != h_res:
-            if (p_res + 1) // 2 != h_res:
+        reduce_prev = self.reduce_prev
+        if self._has_prev and p_res is not None and h_res is not None:
+            if p_res != h_res and (p_res + 1) // 2 != h_res:
                 raise ValueError(
                     f"the cell before the previous one has width {p_res}, which a "
                     f"factorized reduction cannot bring to the previous cell's width {h_res}")
+            if reduce_prev is not None and reduce_prev != (p_res != h_res):
+                raise ValueError(
+                    f"reduce_prev={reduce_prev} but the inputs have widths {h_res} (h) "
+                    f"and {p_res} (p)")
+            reduce_prev = p_res != h_res
+        elif self._has_prev and reduce_prev is None:
+            raise ValueError(
+                "NasCell cannot tell whether p needs a reduction: input widths are unknown "
+                f"({h_res}, {p_res}); pass reduce_prev=True/False")
+        if not self._has_prev:
+            self.p_adjust = None
+        elif reduce_prev:
             self.p_adjust = FactorizedReduction(f, 2, config=cfg, name="adjust_reduce")
         elif p_shape[-1] != f:
             self.p_adjust = ReluConvBn(f, 1, 1, config=cfg, name="adjust_project")
@@ -99,15 +114,14 @@ class NasCell(tf_keras.layers.Layer):
         self.h_project = ReluConvBn(f, 1, 1, config=cfg, name="beginning")
 
         channels = [f, f if self.p_adjust is not None or p_shape[-1] == f else int(p_shape[-1])]
+        # One flat list (block k's branches at 2k, 2k+1): the .keras saver does
+        # not descend into nested lists or tuples of layers.
         self.branches = []
         for k, block in enumerate(self.cell.blocks):
-            pair = []
             for side, (index, op) in enumerate(zip(block.inputs, block.ops)):
                 stride = self.strides if index < 2 else 1
-                layer = make_op(op, f, stride, channels[index], cfg,
-                                name=f"block{k}_{'ab'[side]}_{op.value}")
-                pair.append((layer, op is not Op.IDENTITY))
-            self.branches.append(pair)
+                self.branches.append(make_op(op, f, stride, channels[index], cfg,
+                                             name=f"block{k}_{'ab'[side]}_{op.value}"))
             channels.append(2 * f if block.combine is Combine.CONCAT else f)
 
         # Concatenated cell inputs must match the output: a reduction cell's
@@ -116,7 +130,7 @@ class NasCell(tf_keras.layers.Layer):
         self.concat_reduce = {}
         for index in self.cell.concat:
             if index < 2 and (self.strides == 2 or channels[index] != f):
-                self.concat_reduce[index] = FactorizedReduction(
+                self.concat_reduce[str(index)] = FactorizedReduction(
                     f, self.strides, config=cfg, name=f"concat_reduce_{index}")
                 channels[index] = f
         self._output_channels = sum(channels[i] for i in self.cell.concat)
@@ -148,11 +162,12 @@ class NasCell(tf_keras.layers.Layer):
         if training and self.uses_drop_path:
             keep_prob = scheduled_keep_prob(self.drop_path_keep_prob, self.cell_index,
                                             self.total_cells, self._drop_path_progress)
-        for block, pair in zip(self.cell.blocks, self.branches):
+        for k, block in enumerate(self.cell.blocks):
             outs = []
-            for index, (layer, droppable) in zip(block.inputs, pair):
+            pair = self.branches[2 * k:2 * k + 2]
+            for index, op, layer in zip(block.inputs, block.ops, pair):
                 y = layer(states[index], training=training)
-                if droppable and keep_prob is not None:
+                if keep_prob is not None and op is not Op.IDENTITY:  # slim: not on 'none'
                     y = drop_path(y, keep_prob)
                 outs.append(y)
             if block.combine is Combine.ADD:
@@ -162,8 +177,8 @@ class NasCell(tf_keras.layers.Layer):
         selected = []
         for index in self.cell.concat:
             state = states[index]
-            if index in self.concat_reduce:
-                state = self.concat_reduce[index](state, training=training)
+            if str(index) in self.concat_reduce:  # str keys: checkpointable.
+                state = self.concat_reduce[str(index)](state, training=training)
             selected.append(state)
         return selected[0] if len(selected) == 1 else tf.concat(selected, axis=-1)
 
@@ -177,7 +192,8 @@ class NasCell(tf_keras.layers.Layer):
                 "strides": self.strides, "cell_index": self.cell_index,
                 "total_cells": self.total_cells,
                 "drop_path_keep_prob": self.drop_path_keep_prob,
-                "layer_config": dataclasses.asdict(self.layer_config)}
+                "layer_config": dataclasses.asdict(self.layer_config),
+                "reduce_prev": self.reduce_prev}
 
 
 def _is_pair(shape) -> bool:

@@ -12,7 +12,7 @@ from typing import Any, Mapping, TypeVar
 T = TypeVar("T")
 
 
-def override(config: T, overrides: Mapping[str, Any]) -> T:
+def override(config: T, overrides: Mapping[str, Any], _prefix: str = "") -> T:
     """Returns ``config`` with dotted keys replaced; ValueError for unknown keys.
 
     Nested dataclass fields are addressed as ``"outer.inner"``; a nested dict
@@ -27,17 +27,18 @@ def override(config: T, overrides: Mapping[str, Any]) -> T:
         head, _, rest = key.partition(".")
         if head not in names:
             raise ValueError(
-                f"unknown config key {key!r} for {type(config).__name__}; "
+                f"unknown config key {_prefix + key!r} for {type(config).__name__}; "
                 f"known: {sorted(names)}")
         current = getattr(config, head)
         if rest or (isinstance(value, Mapping) and dataclasses.is_dataclass(current)):
             if not dataclasses.is_dataclass(current):
-                raise ValueError(f"config key {head!r} is not a nested config, so {key!r} is invalid")
+                raise ValueError(f"config key {_prefix + head!r} is not a nested config, "
+                                 f"so {_prefix + key!r} is invalid")
             nested.setdefault(head, {}).update({rest: value} if rest else dict(value))
         else:
             direct[head] = value
     for head, sub in nested.items():
-        direct[head] = override(getattr(config, head), sub)
+        direct[head] = override(getattr(config, head), sub, f"{_prefix}{head}.")
     return dataclasses.replace(config, **direct)
 
 

@@ -211,14 +211,19 @@ def _build_cells(inputs: tf.Tensor, genotype: Genotype,
     total_cells = config.num_cells + 2 + (2 if config.stem == "imagenet" else 0)
     cell_index = 0
 
+    strides_of = {}  # id(tensor) -> its stride, to wire the prev-layer reduction.
+
     def cell(h, p, cell_def, scaling, strides, name):
         nonlocal cell_index
         layer = NasCell(cell_def, filters=int(filters * scaling), strides=strides,
                         cell_index=cell_index, total_cells=total_cells,
-                        drop_path_keep_prob=config.drop_path_keep_prob,
-                        layer_config=cfg, name=name)
+                        drop_path_keep_prob=config.drop_path_keep_prob, layer_config=cfg,
+                        reduce_prev=None if p is None else strides_of[id(p)] != strides_of[id(h)],
+                        name=name)
         cell_index += 1
-        return layer(h if p is None else [h, p])
+        out = layer(h if p is None else [h, p])
+        strides_of[id(out)] = strides_of[id(h)] * strides
+        return out
 
     def record(x, stride):
         endpoints[str(int(math.log2(stride)))] = x
@@ -230,6 +235,7 @@ def _build_cells(inputs: tf.Tensor, genotype: Genotype,
                                      kernel_regularizer=cfg.regularizer(), name="stem_conv")(inputs)
         net = cfg.batch_norm(name="stem_bn")(net)
         stride = 2
+        strides_of[id(net)] = stride
         record(net, stride)
         outputs = [None, net]
         scaling = 1.0 / config.filter_scaling_rate ** 2
@@ -246,6 +252,7 @@ def _build_cells(inputs: tf.Tensor, genotype: Genotype,
                                      kernel_regularizer=cfg.regularizer(), name="stem_conv")(inputs)
         net = cfg.batch_norm(name="stem_bn")(net)
         stride = 1
+        strides_of[id(net)] = stride
         outputs = [None, net]
 
     reductions = reduction_cell_indices(config.num_cells)

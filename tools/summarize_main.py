@@ -1,0 +1,84 @@
+"""Builds networks from genotypes, prints parameters and mult-adds, draws the cells.
+
+The README's main job before the search lands:
+
+    bazel run //tools:summarize -- --output_dir=$PWD/out/summary
+    bazel run //tools:summarize -- --genotypes=nasnet_a,pnasnet_5 --presets=mobile,cifar
+    bazel run //tools:summarize -- --genotype_file=best.json --presets=mobile --size=4@1056
+
+Writes ``summary.md`` and ``summary.json`` (written atomically) and, per
+genotype, ``cells/<name>/{normal,reduction}.{png,svg}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("output_dir", "out/summary", "Where summary.md, summary.json and cells/ go.")
+flags.DEFINE_list("genotypes", ["nasnet_a"], "Published genotypes to build "
+                  "(nasnet_a, pnasnet_5, amoebanet_a).")
+flags.DEFINE_string("genotype_file", None, "A genotype JSON file to build as well.")
+flags.DEFINE_list("presets", ["mobile", "cifar"], "Network presets: cifar, mobile, large.")
+flags.DEFINE_string("size", None, "Override N@P of every preset, e.g. 4@1056.")
+flags.DEFINE_bool("mult_adds", True, "Count mult-adds (traces each network once).")
+
+
+def main(argv):
+    del argv
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from nasnet import config_utils, diagram, io_utils, known_genotypes, networks, summary
+    from nasnet.genotype import Genotype
+
+    try:
+        genotypes = [known_genotypes.get(name) for name in FLAGS.genotypes]
+        if FLAGS.genotype_file:
+            genotypes.append(Genotype.load(FLAGS.genotype_file))
+        unknown = [p for p in FLAGS.presets if p not in networks.PRESETS]
+        if unknown:
+            raise ValueError(f"unknown preset(s) {unknown}; known: {sorted(networks.PRESETS)}")
+        overrides = {}
+        if FLAGS.size:
+            n, p = networks.parse_size(FLAGS.size)
+            overrides = {"backbone.num_cells_per_stack": n, "backbone.penultimate_filters": p}
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    out = os.path.abspath(FLAGS.output_dir)
+    rows = []
+    start = time.time()
+    for genotype in genotypes:
+        name = genotype.name or genotype.fingerprint()
+        paths = diagram.render_genotype(genotype, os.path.join(out, "cells", name))
+        print(f"[{time.time() - start:6.1f}s] drew {name}: {', '.join(os.path.relpath(p, out) for p in paths)}",
+              flush=True)
+        for preset in FLAGS.presets:
+            try:
+                config = config_utils.override(networks.PRESETS[preset], overrides)
+                row = summary.describe(genotype, config, preset, count_mult_adds=FLAGS.mult_adds)
+            except ValueError as e:
+                print(f"error: {name} / {preset}: {e}", file=sys.stderr)
+                return 2
+            rows.append(row)
+            print(f"[{time.time() - start:6.1f}s] built {name} {preset} {row.size}: "
+                  f"{row.parameters:,} parameters", flush=True)
+
+    table = summary.format_table(rows)
+    io_utils.atomic_write_text(os.path.join(out, "summary.md"), table + "\n")
+    io_utils.atomic_write_json(os.path.join(out, "summary.json"),
+                               [dataclasses.asdict(r) for r in rows])
+    print()
+    print(table)
+    print(f"\nwrote {out}/summary.md, summary.json and cells/")
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)
