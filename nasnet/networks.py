@@ -53,6 +53,9 @@ class BackboneConfig:
     drop_path_keep_prob: float = 1.0
     total_training_steps: int = 250_000   # ScheduledDropPath horizon
     layer: LayerConfig = LayerConfig(bn_momentum=0.9997, bn_epsilon=1e-3, weight_decay=4e-5)
+    # Base filters F of the first stack; when set, P is ignored. Search-time
+    # children are sized this way (their P depends on the cell's concat width).
+    num_conv_filters: int | None = None
 
     def __post_init__(self):
         if self.stem not in STEMS:
@@ -71,6 +74,14 @@ class BackboneConfig:
             raise ValueError(f"total_training_steps must be >= 1, got {self.total_training_steps}")
         if isinstance(self.layer, dict):
             object.__setattr__(self, "layer", LayerConfig.from_dict(self.layer))
+        if self.num_conv_filters is not None and self.num_conv_filters < 1:
+            raise ValueError(f"num_conv_filters must be >= 1 or None, got {self.num_conv_filters}")
+
+    def filters_for(self, genotype: Genotype) -> int:
+        """F of the first stack: ``num_conv_filters``, else derived from P."""
+        if self.num_conv_filters is not None:
+            return self.num_conv_filters
+        return base_filters(genotype, self.penultimate_filters)
 
     @property
     def num_cells(self) -> int:
@@ -79,6 +90,9 @@ class BackboneConfig:
 
     @property
     def size(self) -> str:
+        """``"N@P"``, or ``"N@F<filters>"`` when sized by base filters."""
+        if self.num_conv_filters is not None:
+            return f"{self.num_cells_per_stack}@F{self.num_conv_filters}"
         return f"{self.num_cells_per_stack}@{self.penultimate_filters}"
 
 
@@ -206,7 +220,7 @@ def _build_cells(inputs: tf.Tensor, genotype: Genotype,
                  config: BackboneConfig) -> tuple[dict[str, tf.Tensor], str]:
     """Runs slim's ``_build_nasnet_base`` loop with NasCell layers."""
     cfg = config.layer
-    filters = base_filters(genotype, config.penultimate_filters)
+    filters = config.filters_for(genotype)
     endpoints: dict[str, tf.Tensor] = {}
     total_cells = config.num_cells + 2 + (2 if config.stem == "imagenet" else 0)
     cell_index = 0

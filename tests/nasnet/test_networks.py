@@ -145,6 +145,7 @@ def test_penultimate_filters_must_divide():
     ({"filter_scaling_rate": -2}, "filter_scaling_rate must be > 0"),
     ({"drop_path_keep_prob": 1.5}, "drop_path_keep_prob must be in"),
     ({"total_training_steps": 0}, "total_training_steps must be >= 1"),
+    ({"num_conv_filters": 0}, "num_conv_filters must be >= 1 or None"),
 ])
 def test_backbone_config_validation(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -179,3 +180,10 @@ def test_strict_overrides():
         config_utils.override(networks.MOBILE, {"num_classes.x": 1})
     with pytest.raises(ValueError, match="needs a dataclass config"):
         config_utils.override({"a": 1}, {"a": 2})
+
+
+def test_sizing_by_base_filters():
+    config = dataclasses.replace(TINY_CIFAR.backbone, num_conv_filters=3)
+    assert config.size == "1@F3" and config.filters_for(NASNET_A) == 3
+    backbone = networks.build_backbone(known_genotypes.AMOEBANET_A, config, 16)
+    assert backbone.output_specs["2"][-1] == 4 * 4 * 3  # 4-way concat, F x 4 in stack 3
