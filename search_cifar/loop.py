@@ -36,60 +36,21 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import glob
 import json
 import math
 import os
 from typing import Any, Callable, Sequence
 
 from nasnet import io_utils
+from search_cifar import trial_store
 from search_cifar.strategies.base import Strategy
 
-FORMAT_VERSION = 1
-STATUSES = ("ok", "failed", "duplicate")
-
-
-@dataclasses.dataclass(frozen=True)
-class Trial:
-    """One finished trial.
-
-    ``id`` is the proposal id; ``evaluation`` counts evaluated trials from 0
-    (None for a duplicate); ``duplicate_of`` is the id of the trial whose
-    reward a duplicate reused; ``genotype`` is ``Genotype.to_dict()`` where the
-    space decodes.
-    """
-
-    id: int
-    choices: tuple[int, ...]
-    key: str
-    status: str
-    reward: float | None
-    error: str | None = None
-    evaluation: int | None = None
-    duplicate_of: int | None = None
-    genotype: dict[str, Any] | None = None
-
-    def __post_init__(self):
-        if self.status not in STATUSES:
-            raise ValueError(f"trial status must be one of {STATUSES}, got {self.status!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["choices"] = list(self.choices)
-        data["format_version"] = FORMAT_VERSION
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Trial":
-        if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"not a trial record of format {FORMAT_VERSION}: {str(data)[:80]!r}")
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - fields - {"format_version"})
-        if unknown:
-            raise ValueError(f"trial record has unknown key(s) {unknown}")
-        values = {k: v for k, v in data.items() if k in fields}
-        values["choices"] = tuple(int(c) for c in values["choices"])
-        return cls(**values)
+# The record format and its files live in trial_store (shared with the Ray runner).
+FORMAT_VERSION = trial_store.FORMAT_VERSION
+STATUSES = trial_store.STATUSES
+Trial = trial_store.Trial
+load_trials = trial_store.load_trials
+_trial_path = trial_store.trial_path
 
 
 @dataclasses.dataclass
@@ -109,23 +70,6 @@ class SearchResult:
         """The evaluated trial with the highest reward (the first on ties)."""
         ok = [t for t in self.evaluated if t.status == "ok" and (where is None or where(t))]
         return max(ok, key=lambda t: t.reward) if ok else None
-
-
-def _trial_path(workdir: str, trial_id: int) -> str:
-    return os.path.join(workdir, "trials", f"{trial_id:06d}.json")
-
-
-def load_trials(workdir: str) -> dict[int, Trial]:
-    """The trial records of a workdir, by id."""
-    trials = {}
-    for path in sorted(glob.glob(os.path.join(workdir, "trials", "*.json"))):
-        try:
-            with open(path, encoding="utf-8") as f:
-                trial = Trial.from_dict(json.load(f))
-        except (OSError, json.JSONDecodeError, ValueError, TypeError, KeyError) as e:
-            raise ValueError(f"bad trial record {path}: {e}") from None
-        trials[trial.id] = trial
-    return trials
 
 
 def _evaluate(objective: Callable[[Any], Any], point: Any) -> tuple[float | None, str | None]:
