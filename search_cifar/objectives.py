@@ -270,3 +270,33 @@ def make(name: str, seed: int = 0, **options: Any):
     if name not in OBJECTIVES:
         raise ValueError(f"unknown objective {name!r}; known: {sorted(OBJECTIVES)}")
     return OBJECTIVES[name](seed=seed, **options)
+
+
+def incumbent_metrics(trials: Sequence[Any], objective: Any, budgets: Sequence[int],
+                      fraction: float = 0.001) -> dict[int, dict[str, float]]:
+    """Regret and top-``fraction`` hit of the incumbent after each budget.
+
+    ``trials`` are ``loop.Trial`` records in order. The incumbent after n
+    evaluations is the evaluated full-size architecture with the best observed
+    (noisy) reward among the first n evaluations, as a search would report it;
+    its regret is ``optimum - true_value`` (noise-free) and ``top`` is 1.0 when
+    its true value reaches ``top_threshold(fraction)``. Smaller cells of a
+    progressive search count against the budget but cannot be the incumbent.
+    A budget with no successful full-size evaluation yet has regret
+    ``optimum`` (as if the worst point were reported) and top 0.
+    """
+    _, best_value = objective.optimum()
+    threshold = objective.top_threshold(fraction)
+    full = len(objective.space.num_choices)
+    evaluated = [t for t in trials if t.status != "duplicate"]
+    out = {}
+    for budget in budgets:
+        ok = [t for t in evaluated[:budget] if t.status == "ok" and len(t.choices) == full]
+        if not ok:
+            out[budget] = {"regret": best_value, "top": 0.0, "value": 0.0}
+            continue
+        incumbent = max(ok, key=lambda t: t.reward)
+        value = objective.true_value(incumbent.choices)
+        out[budget] = {"regret": best_value - value, "top": float(value >= threshold),
+                       "value": value}
+    return out

@@ -92,7 +92,7 @@ def restore_rng(state: dict[str, Any]) -> np.random.Generator:
 
 def random_choices(rng: np.random.Generator, num_choices: Sequence[int]) -> tuple[int, ...]:
     """One uniform point of a categorical space."""
-    return tuple(int(rng.integers(n)) for n in num_choices)
+    return tuple(int(c) for c in rng.integers(np.asarray(num_choices, dtype=np.int64)))
 
 
 class Strategy(abc.ABC):

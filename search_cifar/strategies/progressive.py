@@ -79,7 +79,7 @@ class MLPEnsemble:
         self.steps = steps
         self.learning_rate = learning_rate
         self.l2 = l2
-        self._members: list[dict[str, np.ndarray]] = []
+        self._params: dict[str, np.ndarray] | None = None
         self._y_mean, self._y_std = 0.0, 1.0
 
     def fit(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> "MLPEnsemble":
@@ -88,44 +88,43 @@ class MLPEnsemble:
         self._y_mean = float(y.mean())
         self._y_std = float(y.std()) or 1.0
         z = (y - self._y_mean) / self._y_std
-        self._members = []
-        for _ in range(self.num_members):
-            rows = rng.integers(len(x), size=len(x))
-            self._members.append(self._fit_one(x[rows], z[rows], rng))
+        n, d = x.shape
+        m, h = self.num_members, self.hidden_units
+        rows = rng.integers(n, size=(m, n))  # one bootstrap resample per member
+        xb, zb = x[rows], z[rows]            # [m, n, d], [m, n]
+        params = {"w1": rng.normal(0, math.sqrt(2.0 / max(d, 1)), (m, d, h)),
+                  "b1": np.zeros((m, 1, h)),
+                  "w2": rng.normal(0, math.sqrt(1.0 / h), (m, h, 1)),
+                  "b2": np.zeros((m, 1, 1))}
+        moment1 = {k: np.zeros_like(v) for k, v in params.items()}
+        moment2 = {k: np.zeros_like(v) for k, v in params.items()}
+        beta1, beta2, eps = 0.9, 0.999, 1e-8
+        xt = np.swapaxes(xb, 1, 2)
+        for t in range(1, self.steps + 1):
+            pre = xb @ params["w1"] + params["b1"]            # [m, n, h]
+            hidden = np.maximum(pre, 0.0)
+            out = hidden @ params["w2"] + params["b2"]        # [m, n, 1]
+            err = (out - zb[..., None]) * (2.0 / n)           # d(mean squared error)/d(out)
+            grads = {"w2": np.swapaxes(hidden, 1, 2) @ err + 2 * self.l2 * params["w2"],
+                     "b2": err.sum(axis=1, keepdims=True)}
+            dpre = (err @ np.swapaxes(params["w2"], 1, 2)) * (pre > 0)
+            grads["w1"] = xt @ dpre + 2 * self.l2 * params["w1"]
+            grads["b1"] = dpre.sum(axis=1, keepdims=True)
+            for k in params:
+                moment1[k] = beta1 * moment1[k] + (1 - beta1) * grads[k]
+                moment2[k] = beta2 * moment2[k] + (1 - beta2) * grads[k] ** 2
+                step = moment1[k] / (1 - beta1 ** t) / (np.sqrt(moment2[k] / (1 - beta2 ** t)) + eps)
+                params[k] = params[k] - self.learning_rate * step
+        self._params = params
         return self
 
-    def _fit_one(self, x: np.ndarray, z: np.ndarray, rng: np.random.Generator) -> dict:
-        d, h = x.shape[1], self.hidden_units
-        params = {"w1": rng.normal(0, math.sqrt(2.0 / max(d, 1)), (d, h)), "b1": np.zeros(h),
-                  "w2": rng.normal(0, math.sqrt(1.0 / h), (h,)), "b2": np.zeros(())}
-        m = {k: np.zeros_like(v) for k, v in params.items()}
-        v = {k: np.zeros_like(p) for k, p in params.items()}
-        beta1, beta2, eps = 0.9, 0.999, 1e-8
-        n = len(x)
-        for t in range(1, self.steps + 1):
-            pre = x @ params["w1"] + params["b1"]
-            hidden = np.maximum(pre, 0.0)
-            out = hidden @ params["w2"] + params["b2"]
-            err = (out - z) * (2.0 / n)
-            grads = {"w2": hidden.T @ err + 2 * self.l2 * params["w2"], "b2": err.sum()}
-            dhidden = np.outer(err, params["w2"]) * (pre > 0)
-            grads["w1"] = x.T @ dhidden + 2 * self.l2 * params["w1"]
-            grads["b1"] = dhidden.sum(axis=0)
-            for k in params:
-                m[k] = beta1 * m[k] + (1 - beta1) * grads[k]
-                v[k] = beta2 * v[k] + (1 - beta2) * grads[k] ** 2
-                m_hat = m[k] / (1 - beta1 ** t)
-                v_hat = v[k] / (1 - beta2 ** t)
-                params[k] = params[k] - self.learning_rate * m_hat / (np.sqrt(v_hat) + eps)
-        return params
-
     def predict(self, x: np.ndarray) -> np.ndarray:
-        if not self._members:
+        if self._params is None:
             raise ValueError("the surrogate has not been fitted")
-        x = np.asarray(x, np.float64)
-        outs = [np.maximum(x @ p["w1"] + p["b1"], 0.0) @ p["w2"] + p["b2"]
-                for p in self._members]
-        return np.mean(outs, axis=0) * self._y_std + self._y_mean
+        p = self._params
+        x = np.asarray(x, np.float64)[None]                   # [1, c, d]
+        out = np.maximum(x @ p["w1"] + p["b1"], 0.0) @ p["w2"] + p["b2"]  # [m, c, 1]
+        return out[..., 0].mean(axis=0) * self._y_std + self._y_mean
 
 
 @base.register
@@ -191,12 +190,17 @@ class ProgressiveSearch(base.Strategy):
     def features(self, cells: Sequence[Sequence[int]]) -> np.ndarray:
         """[len(cells), sum(feature_sizes) + 1]: mean one-hot block features and b / B."""
         out = np.zeros((len(cells), int(self._offsets[-1]) + 1))
+        by_length: dict[int, list[int]] = {}
         for row, choices in enumerate(cells):
-            b = self._blocks_of(choices)
-            for k in range(b):
-                for i in range(self._per_block):
-                    out[row, self._offsets[i] + choices[k * self._per_block + i]] += 1.0 / b
-            out[row, -1] = b / self._num_blocks
+            by_length.setdefault(len(choices), []).append(row)
+        for length, rows in by_length.items():
+            b = length // self._per_block
+            # [rows, b, per_block] -> column of each one-hot entry.
+            columns = np.array([cells[r] for r in rows]).reshape(len(rows), b, self._per_block)
+            columns = columns + self._offsets[:-1]
+            row_index = np.repeat(np.array(rows), b * self._per_block)
+            np.add.at(out, (row_index, columns.reshape(-1)), 1.0 / b)
+            out[rows, -1] = b / self._num_blocks
         return out
 
     def _random_block(self, k: int, rng: np.random.Generator) -> Choices:
