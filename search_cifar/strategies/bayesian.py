@@ -12,8 +12,9 @@ samplers then ignore). Samplers:
   asynchronous workers do not all receive the same point (Optuna's advice for
   distributed optimisation).
 * ``"gp"``: Gaussian-process BO with log expected improvement
-  (``optuna.samplers.GPSampler``). It needs PyTorch, which this project does not
-  install by default: without it the constructor raises a ValueError saying so.
+  (``optuna.samplers.GPSampler``). It needs PyTorch (pinned in
+  requirements.txt, CPU build); without it the constructor raises a
+  ValueError saying so.
 
 ``n_startup_trials`` random trials come first (Optuna's default: 10).
 
