@@ -1,0 +1,494 @@
+"""Search experiments: one frozen ``SearchConfig``, named presets, strict overrides, and a run.
+
+A ``SearchConfig`` says everything a search needs: the strategy (name and
+options), the space, the evaluator (a child-training ``ChildConfig`` with its
+``DataConfig``, or a synthetic table), the budget and how trials execute (local
+Ray workers or a cluster address, CPUs / GPUs per trial). ``get(name)`` returns
+a named experiment; ``apply_overrides(config, {"child.epochs": 2, ...})``
+changes fields by dotted key and rejects unknown keys (``strategy_options.X``
+sets one strategy option; the strategy rejects options it does not take).
+``run_experiment(config, workdir)`` runs (or resumes) the search and writes its
+report; ``search.py`` is the binary around it.
+
+Named experiments (flags and overrides change any field):
+
+* ``quickstart``: the README's command. Digits (bundled with scikit-learn: no
+  data, no network), the ``tiny`` child for 1 epoch (16 px, N = 1, F = 8),
+  a 3-block cell over 5 ops, regularized evolution (population 10, tournament
+  3), 30 children on 2 local Ray workers: about 6 minutes on 2 CPU cores.
+* ``quickstart_rl``: the same with the RL controller (``rl``, tuned preset).
+* ``nasnet_cifar10``: Zoph et al. 2018's search: the 13-op, 5-block space,
+  the ``nasnet_search`` child on CIFAR-10 (45k / 5k split), the PPO
+  controller (``rl`` preset ``nasnet``) and 20,000 children (the paper's
+  count [unverified]), one GPU per trial; point ``--ray_address`` at a
+  cluster and ``--workers`` (None: all the cluster holds).
+* ``amoebanet_cifar10``: the same space and child with regularized evolution,
+  population 100 and tournament 25 (Real et al. 2019 [unverified]).
+* ``small_cifar10``: a single-machine CIFAR-10 search: the ``small`` child,
+  evolution (20 / 5), 200 children.
+* ``synthetic``: no training: rewards from ``objectives.NasnetCellObjective``
+  (a seeded table over a 3-block space), ``synthetic.seconds`` of sleep per
+  trial; for trying Ray set-ups and for tests.
+
+Example:
+    >>> config = apply_overrides(get("quickstart"), {"budget": 10, "child.epochs": 2})
+    >>> result = run_experiment(config, "/tmp/quickstart")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+import os
+import sys
+import time
+from typing import Any, Mapping, TextIO
+
+from nasnet import config_utils, io_utils
+from nasnet.genotype import ALL_OPS, Op
+from search_cifar import child as child_lib
+from search_cifar import data as data_lib
+from search_cifar import report, runner, strategies, synthetic
+from search_cifar.space import NasnetCellSpace
+from search_cifar.trial_store import TrialStore
+
+EVALUATORS = ("child", "synthetic")
+CONFIG_JSON = "config.json"
+#: Fields that may differ when a work directory is resumed: how and how long
+#: the search runs, not what it measures.
+EXECUTION_FIELDS = ("budget", "workers", "ray_address", "cpus_per_trial", "gpus_per_trial",
+                    "max_repeats", "top_k", "tensorboard", "child.verbose",
+                    "child.tensorboard_dir", "child.data.data_dir")
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+
+
+def _check_number(name: str, value: Any, minimum: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value) or value < minimum:
+        raise ValueError(f"{name} must be a number >= {minimum:g}, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class SpaceConfig:
+    """A ``NasnetCellSpace``: B blocks per cell, the op set, whether combine is searched."""
+
+    num_blocks: int = 5
+    ops: tuple[str, ...] = tuple(op.value for op in ALL_OPS)
+    search_combine: bool = False
+
+    def __post_init__(self):
+        if isinstance(self.ops, str) or not isinstance(self.ops, (list, tuple)):
+            raise ValueError(f"space.ops must be a list of op names, got {self.ops!r}")
+        object.__setattr__(self, "ops", tuple(Op.parse(op).value for op in self.ops))
+        self.build()  # validates the rest
+
+    def build(self) -> NasnetCellSpace:
+        return NasnetCellSpace(num_blocks=self.num_blocks, ops=self.ops,
+                               search_combine=self.search_combine)
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticConfig:
+    """The ``synthetic`` evaluator: ``objectives.NasnetCellObjective`` on the search space.
+
+    ``seconds``: sleep per trial (to stand in for training); ``noise_sd`` and
+    ``seed``: the objective's noise and tables.
+    """
+
+    seconds: float = 0.0
+    noise_sd: float = 0.02
+    seed: int = 0
+
+    def __post_init__(self):
+        _check_number("synthetic.seconds", self.seconds, 0.0)
+        _check_number("synthetic.noise_sd", self.noise_sd, 0.0)
+        _check_int("synthetic.seed", self.seed, 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchConfig:
+    """Everything a search needs (see the module docstring).
+
+    Attributes:
+        name: the experiment's name (titles, genotype names).
+        strategy: a name in ``strategies.names()``.
+        strategy_options: keyword options of that strategy.
+        space: the cell space.
+        evaluator: "child" (train children) or "synthetic" (a table, no training).
+        child: the child network, its training and its data (``child.data``).
+        synthetic: the synthetic evaluator's settings.
+        budget: children to evaluate in total, over all resumptions.
+        workers: concurrent trials; 0 = in this process, one at a time, with
+            Keras progress bars (no Ray); None = as many as the Ray cluster at
+            ``ray_address`` holds.
+        ray_address: None = an embedded local Ray; else a cluster to join.
+        cpus_per_trial, gpus_per_trial: each trial's Ray resource request.
+        seed: the strategy's seed.
+        max_repeats: consecutive duplicate proposals that end the search.
+        top_k: architectures in ``best.json`` and the report table.
+        tensorboard: write search-level TensorBoard scalars.
+    """
+
+    name: str = "custom"
+    strategy: str = "evolution"
+    strategy_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    space: SpaceConfig = SpaceConfig()
+    evaluator: str = "child"
+    child: child_lib.ChildConfig = child_lib.NASNET_SEARCH
+    synthetic: SyntheticConfig = SyntheticConfig()
+    budget: int = 100
+    workers: int | None = 2
+    ray_address: str | None = None
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    seed: int = 0
+    max_repeats: int = 1000
+    top_k: int = 10
+    tensorboard: bool = True
+
+    def __post_init__(self):
+        # Nested values given as dicts (from JSON) become their dataclasses.
+        for name, cls in (("space", SpaceConfig), ("synthetic", SyntheticConfig)):
+            value = getattr(self, name)
+            if isinstance(value, Mapping):
+                object.__setattr__(self, name, _from_dict(cls, value, name))
+        if isinstance(self.child, Mapping):
+            object.__setattr__(self, "child", _child_from_dict(self.child))
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"name must be a non-empty string, got {self.name!r}")
+        if self.strategy not in strategies.names():
+            raise ValueError(f"unknown strategy {self.strategy!r}; known: {strategies.names()}")
+        if not isinstance(self.strategy_options, Mapping) or not all(
+                isinstance(k, str) for k in self.strategy_options):
+            raise ValueError(f"strategy_options must be a dict of option names, "
+                             f"got {self.strategy_options!r}")
+        object.__setattr__(self, "strategy_options", dict(self.strategy_options))
+        if self.evaluator not in EVALUATORS:
+            raise ValueError(f"evaluator must be one of {EVALUATORS}, got {self.evaluator!r}")
+        if not isinstance(self.child, child_lib.ChildConfig):
+            raise ValueError(f"child must be a ChildConfig, got {self.child!r}")
+        _check_int("budget", self.budget, 1)
+        if self.workers is None:
+            if self.ray_address is None:
+                raise ValueError("workers=None (as many as the cluster holds) needs a "
+                                 "ray_address; give a number of local workers")
+        else:
+            _check_int("workers", self.workers, 0)
+        if self.ray_address is not None and (not isinstance(self.ray_address, str)
+                                             or not self.ray_address.strip()):
+            raise ValueError(f"ray_address must be a non-empty string or None, "
+                             f"got {self.ray_address!r}")
+        if self.ray_address is not None and self.workers == 0:
+            raise ValueError(f"workers=0 runs trials in this process, so ray_address "
+                             f"{self.ray_address!r} would be ignored; give workers >= 1 or None")
+        _check_number("cpus_per_trial", self.cpus_per_trial, 0.0)
+        _check_number("gpus_per_trial", self.gpus_per_trial, 0.0)
+        if self.cpus_per_trial == 0 and self.gpus_per_trial == 0:
+            raise ValueError("cpus_per_trial and gpus_per_trial are both 0: a trial must "
+                             "request some CPU or GPU")
+        _check_int("seed", self.seed, 0)
+        _check_int("max_repeats", self.max_repeats, 1)
+        _check_int("top_k", self.top_k, 1)
+        if not isinstance(self.tensorboard, bool):
+            raise ValueError(f"tensorboard must be true or false, got {self.tensorboard!r}")
+
+    # -- building the pieces ------------------------------------------------------
+    def build_space(self) -> NasnetCellSpace:
+        return self.space.build()
+
+    def build_strategy(self, space: NasnetCellSpace | None = None) -> strategies.Strategy:
+        """The strategy (ValueError for an option it does not take, or a bad value)."""
+        return strategies.make(self.strategy, space or self.build_space(), seed=self.seed,
+                               **self.strategy_options)
+
+    def num_random_proposals(self) -> int | None:
+        """How many first proposals the strategy draws uniformly at random (report baseline).
+
+        None: all of them (``random``); 0: none (``rl`` samples its controller).
+        """
+        options = self.strategy_options
+        if self.strategy == "random":
+            return None
+        if self.strategy == "evolution":
+            return int(options.get("population_size", 100))
+        if self.strategy == "bayesian":
+            return int(options.get("n_startup_trials", 10))
+        if self.strategy == "progressive":
+            return options.get("num_initial")
+        return 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "SearchConfig":
+        return _from_dict(cls, data, "config")
+
+
+def _from_dict(cls, data: Mapping[str, Any], what: str):
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{what} must be a JSON object, got {data!r}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"unknown {what} key(s) {unknown}; known: {sorted(names)}")
+    return cls(**data)
+
+
+def _child_from_dict(data: Mapping[str, Any]) -> child_lib.ChildConfig:
+    data = dict(data)
+    if isinstance(data.get("data"), Mapping):
+        data["data"] = _from_dict(data_lib.DataConfig, data["data"], "child.data")
+    return _from_dict(child_lib.ChildConfig, data, "child")
+
+
+# -- named experiments ------------------------------------------------------------
+#: The quickstart's op set: the separable convolutions, pools and identity that
+#: make up most published cells (NASNet-A, AmoebaNet-A; DARTS' space minus zero).
+QUICKSTART_OPS = ("sep_conv_3x3", "sep_conv_5x5", "max_pool_3x3", "avg_pool_3x3", "identity")
+
+QUICKSTART = SearchConfig(
+    name="quickstart", strategy="evolution",
+    strategy_options={"population_size": 10, "tournament_size": 3},
+    space=SpaceConfig(num_blocks=3, ops=QUICKSTART_OPS),
+    evaluator="child", child=dataclasses.replace(child_lib.TINY, epochs=1),
+    budget=30, workers=2, cpus_per_trial=1.0, seed=0, top_k=5)
+
+NASNET_CIFAR10 = SearchConfig(
+    name="nasnet_cifar10", strategy="rl", strategy_options={"preset": "nasnet"},
+    space=SpaceConfig(), evaluator="child", child=child_lib.NASNET_SEARCH,
+    budget=20_000, workers=1, cpus_per_trial=4.0, gpus_per_trial=1.0, top_k=10)
+
+EXPERIMENTS: dict[str, SearchConfig] = {
+    "quickstart": QUICKSTART,
+    "quickstart_rl": dataclasses.replace(QUICKSTART, name="quickstart_rl", strategy="rl",
+                                         strategy_options={}),
+    "nasnet_cifar10": NASNET_CIFAR10,
+    "amoebanet_cifar10": dataclasses.replace(
+        NASNET_CIFAR10, name="amoebanet_cifar10", strategy="evolution",
+        strategy_options={"population_size": 100, "tournament_size": 25}),
+    "small_cifar10": SearchConfig(
+        name="small_cifar10", strategy="evolution",
+        strategy_options={"population_size": 20, "tournament_size": 5},
+        space=SpaceConfig(), child=child_lib.SMALL, budget=200, workers=2, top_k=10),
+    "synthetic": SearchConfig(
+        name="synthetic", strategy="evolution",
+        strategy_options={"population_size": 10, "tournament_size": 3},
+        space=SpaceConfig(num_blocks=3, ops=QUICKSTART_OPS), evaluator="synthetic",
+        synthetic=SyntheticConfig(seconds=0.5), budget=40, workers=2, top_k=5),
+}
+
+
+def names() -> list[str]:
+    return sorted(EXPERIMENTS)
+
+
+def get(name: str) -> SearchConfig:
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; known: {names()}")
+    return EXPERIMENTS[name]
+
+
+# -- overrides ------------------------------------------------------------------
+def parse_value(text: str) -> Any:
+    """An override's value: JSON (``2``, ``0.5``, ``true``, ``null``, ``["a", "b"]``),
+    ``None``, or else the text itself as a string."""
+    if text in ("None", "none"):
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"child.epochs=2"`` -> ``("child.epochs", 2)``; ValueError without ``=``."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"an override must look like key=value, got {text!r}")
+    return key.strip(), parse_value(value.strip())
+
+
+def apply_overrides(config: SearchConfig, overrides: Mapping[str, Any]) -> SearchConfig:
+    """``config`` with dotted keys replaced; ValueError naming an unknown key or bad value."""
+    options = dict(config.strategy_options)
+    rest: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if key == "strategy_options":
+            if not isinstance(value, Mapping):
+                raise ValueError(f"strategy_options must be a JSON object, got {value!r}")
+            options = dict(value)
+        elif key.startswith("strategy_options."):
+            options[key.partition(".")[2]] = value
+        else:
+            rest[key] = _coerce(config, key, value)
+    if options != config.strategy_options:
+        rest["strategy_options"] = options
+    return config_utils.override(config, rest)
+
+
+def _coerce(config: Any, key: str, value: Any) -> Any:
+    """A string field given a number (``name=123``) keeps the text; lists become tuples."""
+    current = config
+    for part in key.split("."):
+        if not dataclasses.is_dataclass(current) or not hasattr(current, part):
+            return value  # config_utils.override names the unknown key
+        current = getattr(current, part)
+    if isinstance(current, str) and isinstance(value, (int, float)) \
+            and not isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(current, tuple) and isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def identity_diff(saved: Mapping[str, Any], config: SearchConfig) -> list[str]:
+    """Dotted keys (outside ``EXECUTION_FIELDS``) where ``saved`` differs from ``config``."""
+    def flat(d, prefix=""):
+        out = {}
+        for k, v in d.items():
+            if isinstance(v, dict) and k != "strategy_options":
+                out.update(flat(v, f"{prefix}{k}."))
+            else:
+                out[f"{prefix}{k}"] = v
+        return out
+
+    a, b = flat(dict(saved)), flat(config.to_dict())
+    return sorted(k for k in set(a) | set(b)
+                  if k not in EXECUTION_FIELDS and a.get(k, "<absent>") != b.get(k, "<absent>"))
+
+
+# -- running ---------------------------------------------------------------------
+def trial_function(config: SearchConfig) -> runner.EvaluatorTrial:
+    """The picklable trial function of ``config`` (the evaluator is built on the worker)."""
+    if config.evaluator == "synthetic":
+        # Plain values only: a worker unpickling it must not import this module (TensorFlow).
+        factory = functools.partial(synthetic.SyntheticEvaluator, num_blocks=config.space.num_blocks,
+                                    ops=config.space.ops, **dataclasses.asdict(config.synthetic))
+        key = json.dumps({"synthetic": dataclasses.asdict(config.synthetic),
+                          "space": dataclasses.asdict(config.space)}, sort_keys=True)
+    else:
+        child = config.child
+        if config.workers == 0 and not child.verbose:
+            child = dataclasses.replace(child, verbose=True)  # the foreground's progress bar
+        factory = functools.partial(child_lib.ChildEvaluator, child)
+        key = json.dumps({"child": json.loads(json.dumps(dataclasses.asdict(child)))},
+                         sort_keys=True)
+    return runner.EvaluatorTrial(factory, cache_key=key)
+
+
+def check_data(config: SearchConfig) -> None:
+    """Fails at once (before anything is written) when the child's dataset is missing."""
+    if config.evaluator != "child":
+        return
+    from nasnet import datasets  # noqa: PLC0415
+    data = config.child.data
+    if not data.is_digits:
+        # Opening the split is lazy but fails at once, with a how-to-prepare
+        # hint, when the dataset is missing (DatasetNotPreparedError).
+        datasets.load_tfds(data.dataset, data.train_split, data.data_dir)
+
+
+def prepare_workdir(config: SearchConfig, workdir: str) -> bool:
+    """Checks a workdir against ``config``; True when it resumes a search.
+
+    Raises ValueError when the workdir holds a search with another identity
+    (strategy, space, child, data, seed...); writes nothing.
+    """
+    path = os.path.join(workdir, CONFIG_JSON)
+    if not os.path.exists(path):
+        if os.path.isdir(os.path.join(workdir, "trials")):
+            raise ValueError(f"workdir {workdir!r} has trials/ but no {CONFIG_JSON}: "
+                             f"not a search work directory of this binary")
+        return False
+    with open(path, encoding="utf-8") as f:
+        saved = json.load(f)
+    diff = identity_diff(saved, config)
+    if diff:
+        raise ValueError(
+            f"workdir {workdir!r} holds a search with other settings ({', '.join(diff)}); "
+            f"resume it with the same experiment and overrides, or use a new --workdir "
+            f"(only {', '.join(EXECUTION_FIELDS)} may change on resume)")
+    return True
+
+
+def load_workdir_config(workdir: str) -> SearchConfig:
+    path = os.path.join(workdir, CONFIG_JSON)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return SearchConfig.from_dict(json.load(f))
+    except OSError as e:
+        raise ValueError(f"{path}: not a search work directory ({e.strerror})") from None
+
+
+def make_executor(config: SearchConfig):
+    if config.workers == 0:
+        return runner.LocalExecutor()
+    return runner.RayExecutor(address=config.ray_address, num_workers=config.workers,
+                              cpus_per_trial=config.cpus_per_trial,
+                              gpus_per_trial=config.gpus_per_trial)
+
+
+def write_report(config: SearchConfig, workdir: str, trials=None) -> dict[str, Any]:
+    """``report.write_report`` for this config's workdir (all trial records by default)."""
+    if trials is None:
+        trials = [t for _, t in sorted(TrialStore(workdir).load_trials().items())]
+    return report.write_report(workdir, trials, top_k=config.top_k,
+                               num_random=config.num_random_proposals(), title=config.name)
+
+
+def validate(config: SearchConfig, workdir: str) -> bool:
+    """Everything that can be wrong before a search starts; True when it resumes.
+
+    Builds the space and the strategy (unknown options), checks the dataset
+    and a resumed workdir's settings. Writes nothing; ValueError otherwise.
+    """
+    config.build_strategy(config.build_space())
+    check_data(config)
+    return prepare_workdir(config, workdir)
+
+
+def run_experiment(config: SearchConfig, workdir: str, stream: TextIO | None = None,
+                   executor: Any = None) -> dict[str, Any]:
+    """Runs or resumes the search of ``config`` in ``workdir``, then writes its report.
+
+    Everything is validated (strategy options, the dataset, a resumed
+    workdir's settings) before the first file is written.
+
+    Returns:
+        ``report.write_report``'s dict (``summary`` and paths) plus ``result``
+        (the runner's SearchResult), ``seconds`` (wall time) and ``resumed``.
+    """
+    stream = stream if stream is not None else sys.stdout
+    start = time.monotonic()
+    resumed = validate(config, workdir)
+    space = config.build_space()
+    strategy = config.build_strategy(space)
+    store = TrialStore(workdir)
+    store.create()
+    if not resumed:
+        io_utils.atomic_write_json(os.path.join(workdir, CONFIG_JSON), config.to_dict())
+    own_executor = executor is None
+    executor = make_executor(config) if own_executor else executor
+    reporter = report.Reporter(workdir, config.budget, strategy, top_k=config.top_k,
+                               stream=stream, tensorboard=config.tensorboard)
+    print(f"search {config.name!r}: {config.strategy} on {config.budget} children, "
+          f"{executor.describe()}; workdir {workdir}"
+          + (" (resuming)" if resumed else ""), file=stream, flush=True)
+    try:
+        result = runner.run(strategy, trial_function(config), config.budget, executor,
+                            store=store, space=space, max_repeats=config.max_repeats,
+                            on_trial=reporter)
+    finally:
+        reporter.close()
+        if own_executor:
+            executor.close()
+    out = write_report(config, workdir, result.trials)
+    out.update(result=result, seconds=time.monotonic() - start, resumed=resumed)
+    return out

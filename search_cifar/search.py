@@ -1,0 +1,149 @@
+"""The search binary: flags -> SearchConfig -> experiments.run_experiment.
+
+    bazel run //search_cifar:search -- --experiment=quickstart --workdir=$PWD/out/quickstart
+    python search_cifar/search.py --experiment=synthetic --workdir=/tmp/s --budget=20
+    bazel run //search_cifar:search -- --experiment=nasnet_cifar10 --workdir=... \\
+        --ray_address=auto --data_dir=/data/tfds
+    bazel run //search_cifar:search -- --workdir=$PWD/out/quickstart --report_only
+
+Flags override the experiment's settings; ``--config_override=key=value``
+(repeatable) changes any other field by dotted key (``child.epochs=2``,
+``strategy_options.population_size=20``, ``space.num_blocks=2``) and rejects
+unknown keys. Run again with the same ``--workdir`` to resume a killed search.
+Bad flags print one line on stderr and exit 2 without writing anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from absl import app, flags
+
+if __package__ in (None, ""):  # `python search_cifar/search.py`: make the project importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("experiment", "quickstart", "A named experiment (see search_cifar/"
+                    "experiments.py): quickstart, quickstart_rl, nasnet_cifar10, "
+                    "amoebanet_cifar10, small_cifar10, synthetic.")
+flags.DEFINE_string("workdir", None, "Trial records, state, TensorBoard and the report go here; "
+                    "the same workdir resumes a search.")
+flags.DEFINE_integer("workers", None, "Concurrent trials (default: the experiment's; with "
+                     "--ray_address: as many as the cluster holds). 0 = in this process, one "
+                     "at a time, with Keras progress bars.")
+flags.DEFINE_string("ray_address", None, "Join this Ray cluster (auto, host:6379, "
+                    "ray://host:10001) instead of starting a local one.")
+flags.DEFINE_float("cpus_per_trial", None, "CPUs each trial requests from Ray.")
+flags.DEFINE_float("gpus_per_trial", None, "GPUs each trial requests from Ray.")
+flags.DEFINE_integer("budget", None, "Children to evaluate in total (over all resumptions).")
+flags.DEFINE_string("strategy", None, "Search strategy: random, evolution, rl, progressive, "
+                    "bayesian (another strategy than the experiment's drops its options).")
+flags.DEFINE_string("data_dir", None, "Directory of prepared tfds datasets (child.data.data_dir).")
+flags.DEFINE_multi_string("config_override", [], "key=value on the SearchConfig, repeatable.")
+flags.DEFINE_bool("report_only", False, "Only regenerate the report (pictures, plot, table) "
+                  "of --workdir's trials; runs nothing.")
+
+
+class UsageError(ValueError):
+    pass
+
+
+def _abspath(path: str) -> str:
+    """Relative to where the user ran the command (``bazel run`` changes directory)."""
+    base = os.environ.get("BUILD_WORKING_DIRECTORY", os.getcwd())
+    return os.path.abspath(os.path.join(base, os.path.expanduser(path)))
+
+
+def _config_from_flags(experiments):
+    config = experiments.get(FLAGS.experiment)
+    overrides = {}
+    if FLAGS.strategy is not None and FLAGS.strategy != config.strategy:
+        overrides["strategy"] = FLAGS.strategy
+        overrides["strategy_options"] = {}
+    for name in ("budget", "ray_address", "cpus_per_trial", "gpus_per_trial", "workers"):
+        value = getattr(FLAGS, name)
+        if value is not None:
+            overrides[name] = value
+    if FLAGS.ray_address is not None and FLAGS.workers is None:
+        overrides["workers"] = None  # the whole cluster
+    if FLAGS.data_dir is not None:
+        overrides["child.data.data_dir"] = _abspath(FLAGS.data_dir)
+    for text in FLAGS.config_override:
+        key, value = experiments.parse_override(text)
+        overrides[key] = value
+    return experiments.apply_overrides(config, overrides)
+
+
+def _print_summary(out, config, workdir: str) -> None:
+    s = out["summary"]
+    rel = lambda p: os.path.relpath(p, os.environ.get("BUILD_WORKING_DIRECTORY", os.getcwd()))  # noqa: E731
+    print()
+    if "seconds" in out:
+        minutes, seconds = divmod(int(round(out["seconds"])), 60)
+        print(f"search {config.name!r} done in {minutes}m{seconds:02d}s: "
+              f"{s['num_evaluated']} children evaluated ({s['num_ok']} ok, {s['num_failed']} "
+              f"failed), {s['num_duplicates']} duplicate proposals")
+    if s["best_reward"] is None:
+        print("no child finished successfully; see the errors in trials/*.json")
+    else:
+        print(f"best: trial {s['best_trial']}, reward {s['best_reward']:.4f}, "
+              f"fingerprint {s['best_fingerprint']}")
+        if s["random_mean_reward"] is not None:
+            which = ("all proposals" if s["num_random"] is None
+                     else f"the {s['random_count']} random initial proposals")
+            print(f"mean reward of {which}: {s['random_mean_reward']:.4f}")
+        if s["later_mean_reward"] is not None:
+            print(f"mean reward of the strategy's {s['later_count']} later proposals: "
+                  f"{s['later_mean_reward']:.4f}")
+    print()
+    with open(out["top_k"], encoding="utf-8") as f:
+        print(f.read())
+    if "best_genotype" in out:
+        with open(out["best_genotype"], encoding="utf-8") as f:
+            text = json.dumps(json.load(f), sort_keys=True)
+        print(f"best genotype ({rel(out['best_genotype'])}):\n{text}\n")
+    print("files:")
+    if "best_cell" in out:
+        print(f"  best cell pictures  {', '.join(rel(p) for p in out['best_cell'] if p.endswith('.png'))}")
+    print(f"  reward plot         {rel(out['rewards_plot'])}")
+    print(f"  top-{config.top_k} table         {rel(out['top_k'])}")
+    print(f"  best so far         {rel(os.path.join(workdir, 'best.json'))}")
+    print(f"  trial records       {rel(os.path.join(workdir, 'trials'))}/")
+    if config.tensorboard:
+        print(f"  TensorBoard         tensorboard --logdir {rel(os.path.join(workdir, 'tensorboard'))}")
+
+
+def main(argv):
+    if len(argv) > 1:
+        print(f"search: error: unexpected arguments {argv[1:]}", file=sys.stderr)
+        return 2
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from search_cifar import experiments  # TensorFlow: after flag parsing
+
+    try:
+        if not FLAGS.workdir:
+            raise UsageError("--workdir is required")
+        workdir = _abspath(FLAGS.workdir)
+        if FLAGS.report_only:
+            config = experiments.load_workdir_config(workdir)
+            config = experiments.apply_overrides(
+                config, dict(map(experiments.parse_override, FLAGS.config_override)))
+        else:
+            config = _config_from_flags(experiments)
+            experiments.validate(config, workdir)  # strategy options, data, a resumed workdir
+    except ValueError as e:
+        print(f"search: error: {e}", file=sys.stderr)
+        return 2
+    if FLAGS.report_only:
+        out = experiments.write_report(config, workdir)
+        _print_summary(out, config, workdir)
+        return 0
+    out = experiments.run_experiment(config, workdir)
+    _print_summary(out, config, workdir)
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)
