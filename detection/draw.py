@@ -1,0 +1,59 @@
+"""``//detection:draw``: detections drawn on the first images of an annotation file (PNG).
+
+The detections come from an export / zoo entry (``--saved_model``) or a COCO
+results file (``--detections_json``, e.g. the evaluation job's
+``detections.json``). Ground-truth boxes are thin white lines.
+
+Example:
+    bazel run //detection:draw -- --saved_model=out/zoo/shapes_nasnet_fpn \\
+        --annotation_file=out/shapes/instances_val.json --images=out/shapes/images/val \\
+        --output_dir=out/detection/drawn --num_images=6
+"""
+
+from __future__ import annotations
+
+import sys
+
+from absl import app, flags
+
+from detection import cli, evaluate_lib, visualize
+
+flags.DEFINE_string("annotation_file", None, "COCO instances JSON of the images.")
+flags.DEFINE_string("images", None, "Image directory (or converter TFRecord pattern).")
+flags.DEFINE_string("saved_model", None, "Export / zoo entry / SavedModel directory.")
+flags.DEFINE_string("detections_json", None, "COCO results file to draw instead.")
+flags.DEFINE_string("output_dir", None, "Where the PNG files go.")
+flags.DEFINE_integer("num_images", 4, "How many images (the annotation file's first).")
+flags.DEFINE_float("min_score", 0.5, "Draw detections scoring at least this.")
+flags.DEFINE_integer("scale", 3, "Enlarge images this many times before drawing.")
+flags.mark_flags_as_required(["annotation_file", "images", "output_dir"])
+FLAGS = flags.FLAGS
+
+
+def _main() -> int:
+    if bool(FLAGS.saved_model) == bool(FLAGS.detections_json):
+        raise ValueError("give exactly one of --saved_model and --detections_json")
+    annotation_file, images = cli.abspath(FLAGS.annotation_file), cli.abspath(FLAGS.images)
+    output_dir = cli.abspath(FLAGS.output_dir)
+    if FLAGS.saved_model:
+        evaluate_lib.load_ground_truth(annotation_file)
+        paths = visualize.render_with_detector(
+            evaluate_lib.saved_model_detector(cli.abspath(FLAGS.saved_model)), annotation_file,
+            images, output_dir, FLAGS.num_images, FLAGS.min_score, scale=FLAGS.scale)
+    else:
+        detections = evaluate_lib.load_detections(cli.abspath(FLAGS.detections_json))
+        paths = visualize.render(detections, annotation_file, images, output_dir,
+                                 FLAGS.num_images, FLAGS.min_score, scale=FLAGS.scale)
+    for path in paths:
+        print(path)
+    return 0
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    sys.exit(cli.run_main(_main))
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,61 @@
+"""``//detection:export``: a trained detector -> SavedModel export -> (optionally) the model zoo.
+
+Example:
+    bazel run //detection:export -- --model_dir=out/detection/run1 \\
+        --export_dir=out/detection/run1/export \\
+        --metrics_file=out/detection/run1/eval/metrics.json \\
+        --annotation_file=out/shapes/instances_val.json --zoo_name=shapes_nasnet_fpn
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from absl import app, flags
+
+from detection import cli, configs, export_lib
+
+flags.DEFINE_string("model_dir", None, "Training run directory (params.yaml, checkpoints).")
+flags.DEFINE_string("checkpoint", None, "Checkpoint prefix (default: the run's latest).")
+flags.DEFINE_string("experiment", None, "Default: the run's experiment.json.")
+flags.DEFINE_multi_string("config_file", [], "YAML files overriding the experiment.")
+flags.DEFINE_string("params_override", "", "Strict overrides of the experiment.")
+flags.DEFINE_string("export_dir", None, "Where the export directory goes.")
+flags.DEFINE_string("metrics_file", None, "metrics.json of the evaluation job to record.")
+flags.DEFINE_string("annotation_file", None, "COCO file whose category names are recorded.")
+flags.DEFINE_string("zoo_name", None, "When set, add the export to the model zoo as this.")
+flags.DEFINE_string("zoo_dir", None, "Model zoo directory (default: $NASNET_ZOO_DIR or out/zoo).")
+flags.DEFINE_bool("overwrite", False, "Replace an existing export / zoo entry.")
+flags.mark_flags_as_required(["model_dir", "export_dir"])
+FLAGS = flags.FLAGS
+
+
+def _main() -> int:
+    model_dir = cli.abspath(FLAGS.model_dir)
+    params = configs.load_experiment(
+        FLAGS.experiment, model_dir=model_dir,
+        config_files=[cli.abspath(p) for p in FLAGS.config_file],
+        params_override=FLAGS.params_override)
+    export_dir = export_lib.export_detector(
+        params, cli.abspath(FLAGS.checkpoint) or model_dir, cli.abspath(FLAGS.export_dir),
+        annotation_file=cli.abspath(FLAGS.annotation_file),
+        metrics_file=cli.abspath(FLAGS.metrics_file), source_run=model_dir,
+        overwrite=FLAGS.overwrite)
+    print(f"export: {export_dir}")
+    if FLAGS.zoo_name:
+        manifest = export_lib.register(export_dir, FLAGS.zoo_name, cli.abspath(FLAGS.zoo_dir),
+                                       overwrite=FLAGS.overwrite)
+        print(f"zoo entry: {manifest.name} ({len(manifest.files)} files, metrics "
+              f"{ {k: manifest.metrics.get(k) for k in ('AP', 'AP50')} })")
+    return 0
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    sys.exit(cli.run_main(_main))
+
+
+if __name__ == "__main__":
+    app.run(main)

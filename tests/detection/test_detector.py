@@ -1,0 +1,136 @@
+"""Faster R-CNN + FPN with a non-default NASNet genotype, through official.vision's task.
+
+One tiny detector (AmoebaNet-A cells, 1 @ F4, 64 px, batch 2) is built once
+for the module: a training step and an inference step on a synthetic shapes
+batch, a checkpoint, its export (SavedModel) compared with the in-memory
+model and added to the model zoo, and a checkpoint of another backbone
+refused by the evaluation job without a metrics file.
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras
+from official.core import task_factory
+
+from detection import backbone, configs, evaluate_lib, export_lib, shapes, tfrecords
+from detection import task as detection_task  # noqa: F401  (registers the task)
+
+OVERRIDES = {
+    "task": {
+        "model": {
+            "input_size": [64, 64, 3],
+            "backbone": {"nasnet": {"genotype": "amoebanet_a", "num_conv_filters": 4}},
+            "decoder": {"fpn": {"num_filters": 16}},
+            "rpn_head": {"num_filters": 16},
+            "detection_head": {"num_filters": 16, "fc_dims": 32},
+            "roi_generator": {"pre_nms_top_k": 64, "num_proposals": 16,
+                              "test_pre_nms_top_k": 64, "test_num_proposals": 16},
+            "roi_sampler": {"num_sampled_rois": 8},
+            "detection_generator": {"pre_nms_top_k": 32, "max_num_detections": 5},
+        },
+        "train_data": {"global_batch_size": 2, "shuffle_buffer_size": 4,
+                       "parser": {"rpn_batch_size_per_im": 16, "aug_rand_hflip": False}},
+        "validation_data": {"global_batch_size": 2},
+    },
+    "trainer": {"train_steps": 2},
+}
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("detector")
+    data_dir = str(root / "shapes")
+    tfrecords.make_shapes(data_dir, num_train=4, num_val=2, seed=3, num_shards=1,
+                          config=shapes.ShapesConfig(image_size=64, min_size=12, max_size=30,
+                                                     max_objects=3))
+    params = configs.load_experiment("fasterrcnn_nasnet_fpn_shapes", params_override=OVERRIDES,
+                                     data_dir=data_dir)
+    task = task_factory.get_task(params.task, logging_dir=str(root / "logs"))
+    model = task.build_model()
+    return {"root": root, "data_dir": data_dir, "params": params, "task": task, "model": model}
+
+
+def test_train_step_and_inference_step(setup):
+    params, task, model = setup["params"], setup["task"], setup["model"]
+    assert isinstance(model.backbone, backbone.NasnetFpnBackbone)
+    assert model.backbone.genotype.name == "amoebanet_a"  # not the default nasnet_a
+    assert sorted(model.backbone.output_specs) == ["3", "4", "5"]
+
+    batch = next(iter(task.build_inputs(params.task.train_data)))
+    images, labels = batch
+    assert images.shape == (2, 64, 64, 3)
+    optimizer = task.create_optimizer(params.trainer.optimizer_config, params.runtime)
+    before = [w.numpy().copy() for w in model.backbone.trainable_weights[:3]]
+    logs = task.train_step(batch, model, optimizer)
+    assert np.isfinite(float(logs["loss"]))
+    after = [w.numpy() for w in model.backbone.trainable_weights[:3]]
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after))
+
+    module = export_lib.serving_module(params, model=model)
+    pixels = tf.cast(tf.random.uniform([2, 48, 80, 3], 0, 255), tf.uint8)
+    out = module.serve(pixels)
+    assert out["detection_boxes"].shape == (2, 5, 4)
+    assert out["num_detections"].dtype == tf.int32
+    boxes = out["detection_boxes"].numpy()
+    assert boxes.min() >= 0 and boxes[..., 0::2].max() <= 48 and boxes[..., 1::2].max() <= 80
+
+    # official.vision's validation step on the validation TFRecords, with its COCO evaluator.
+    val = next(iter(task.build_inputs(params.task.validation_data)))
+    task.build_metrics(training=False)
+    step = task.validation_step(val, model)
+    assert "coco_metric" in step
+    tf.train.Checkpoint(model=model).write(str(setup["root"] / "run" / "ckpt-1"))
+
+
+def test_export_matches_the_model_and_enters_the_zoo(setup):
+    params, model, root = setup["params"], setup["model"], setup["root"]
+    checkpoint = str(root / "run" / "ckpt-1")
+    metrics_file = str(root / "metrics.json")
+    evaluate_lib.write_metrics(str(root), {"AP": 0.25, "AP50": 0.5})
+    export_dir = export_lib.export_detector(
+        params, checkpoint, str(root / "export"), metrics_file=metrics_file,
+        annotation_file=os.path.join(setup["data_dir"], "instances_val.json"))
+    info = json.load(open(os.path.join(export_dir, "export_info.json")))
+    assert info["task"] == "detection" and info["architecture"] == "amoebanet_a"
+    assert info["categories"] == {"1": "rectangle", "2": "ellipse", "3": "triangle"}
+    assert json.load(open(os.path.join(export_dir, "metrics.json")))["AP50"] == 0.5
+
+    saved = evaluate_lib.saved_model_detector(export_dir)
+    memory = export_lib.serving_module(params, model=model)
+    pixels = np.random.default_rng(0).integers(0, 255, (1, 64, 64, 3)).astype(np.uint8)
+    expected = memory.serve(tf.constant(pixels))
+    got = saved(pixels)
+    np.testing.assert_allclose(got["detection_scores"], expected["detection_scores"].numpy(),
+                               atol=1e-4)
+    np.testing.assert_allclose(got["detection_boxes"], expected["detection_boxes"].numpy(),
+                               atol=1e-2)
+
+    with pytest.raises(ValueError, match="already exists"):
+        export_lib.export_detector(params, checkpoint, export_dir)
+    manifest = export_lib.register(export_dir, "tiny_amoeba_fpn", str(root / "zoo"))
+    assert manifest.task == "detection" and manifest.metrics["AP50"] == 0.5
+
+
+def test_checkpoint_of_another_backbone_is_refused_without_metrics(setup):
+    from official.vision.modeling.backbones import resnet
+    params, model, root = setup["params"], setup["model"], setup["root"]
+    other = resnet.ResNet(model_id=18,
+                          input_specs=tf_keras.layers.InputSpec(shape=[None, 64, 64, 3]))
+    bad_dir = root / "resnet_run"
+    tf.train.Checkpoint(model=tf.train.Checkpoint(backbone=other)).write(
+        str(bad_dir / "ckpt-3"))
+    with open(bad_dir / "checkpoint", "w") as f:
+        f.write('model_checkpoint_path: "ckpt-3"\n')
+    out = root / "eval_bad"
+    detector = evaluate_lib.CheckpointDetector(params, model=model)
+    with pytest.raises(ValueError, match="does not hold this detector .nasnet amoebanet_a"):
+        evaluate_lib.evaluate_checkpoints(
+            params, str(bad_dir), os.path.join(setup["data_dir"], "instances_val.json"),
+            os.path.join(setup["data_dir"], "images", "val"), str(out), detector=detector)
+    assert not out.exists()
+    with pytest.raises(ValueError, match="no checkpoint at"):
+        export_lib.restore(model, str(root / "nothing" / "ckpt-1"), params)
