@@ -14,8 +14,9 @@ Named experiments (flags and overrides change any field):
 
 * ``quickstart``: the README's command. Digits (bundled with scikit-learn: no
   data, no network), the ``tiny`` child for 1 epoch (16 px, N = 1, F = 8),
-  a 3-block cell over 5 ops, regularized evolution (population 10, tournament
-  3), 30 children on 2 local Ray workers: about 6 minutes on 2 CPU cores.
+  a 3-block cell over 5 ops, regularized evolution (population 8, tournament
+  3), 24 children on 2 local Ray workers: about QUICKSTART_TIME on 2 idle CPU
+  cores (one child takes about 20 s of one core, most of it TensorFlow tracing).
 * ``quickstart_rl``: the same with the RL controller (``rl``, tuned preset).
 * ``nasnet_cifar10``: Zoph et al. 2018's search: the 13-op, 5-block space,
   the ``nasnet_search`` child on CIFAR-10 (45k / 5k split), the PPO
@@ -255,10 +256,10 @@ QUICKSTART_OPS = ("sep_conv_3x3", "sep_conv_5x5", "max_pool_3x3", "avg_pool_3x3"
 
 QUICKSTART = SearchConfig(
     name="quickstart", strategy="evolution",
-    strategy_options={"population_size": 10, "tournament_size": 3},
+    strategy_options={"population_size": 8, "tournament_size": 3},
     space=SpaceConfig(num_blocks=3, ops=QUICKSTART_OPS),
     evaluator="child", child=dataclasses.replace(child_lib.TINY, epochs=1),
-    budget=30, workers=2, cpus_per_trial=1.0, seed=0, top_k=5)
+    budget=24, workers=2, cpus_per_trial=1.0, seed=0, top_k=5)
 
 NASNET_CIFAR10 = SearchConfig(
     name="nasnet_cifar10", strategy="rl", strategy_options={"preset": "nasnet"},
@@ -365,6 +366,16 @@ def identity_diff(saved: Mapping[str, Any], config: SearchConfig) -> list[str]:
 
 
 # -- running ---------------------------------------------------------------------
+def _child_evaluator(config: child_lib.ChildConfig) -> child_lib.ChildEvaluator:
+    """A ChildEvaluator; on Ray workers (not verbose) TensorFlow's Python warnings are
+    silenced, e.g. "Gradients do not exist for variables" of a cell input that no block
+    reads, which would otherwise be forwarded to the search's terminal for every child."""
+    if not config.verbose:
+        import logging  # noqa: PLC0415
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    return child_lib.ChildEvaluator(config)
+
+
 def trial_function(config: SearchConfig) -> runner.EvaluatorTrial:
     """The picklable trial function of ``config`` (the evaluator is built on the worker)."""
     if config.evaluator == "synthetic":
@@ -377,7 +388,7 @@ def trial_function(config: SearchConfig) -> runner.EvaluatorTrial:
         child = config.child
         if config.workers == 0 and not child.verbose:
             child = dataclasses.replace(child, verbose=True)  # the foreground's progress bar
-        factory = functools.partial(child_lib.ChildEvaluator, child)
+        factory = functools.partial(_child_evaluator, child)
         key = json.dumps({"child": json.loads(json.dumps(dataclasses.asdict(child)))},
                          sort_keys=True)
     return runner.EvaluatorTrial(factory, cache_key=key)

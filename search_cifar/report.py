@@ -14,8 +14,7 @@ During a search (``Reporter``, the runner's ``on_trial`` callback):
   number): ``search/reward``, ``search/best_reward``, ``search/failed`` (count
   so far) and, when the strategy has a ``diagnostics()`` method returning
   ``{name: float}`` (the hook for controller statistics: an RL strategy's
-  ``loss`` and ``entropy``), ``controller/<name>``. Written with tensorboardX
-  (a Ray Tune dependency), so the driver needs no TensorFlow for it;
+  ``loss`` and ``entropy``), ``controller/<name>``;
 * ``<workdir>/best.json``: the top-k trials so far with their genotypes,
   rewritten after every trial.
 
@@ -150,6 +149,27 @@ def strategy_diagnostics(strategy: Any) -> dict[str, float]:
     return out
 
 
+class ScalarWriter:
+    """TensorBoard scalars through tensorboard's own event-file writer.
+
+    (tensorboardX would import PyTorch, when installed, for nine seconds; tf.summary
+    needs an eager context; this needs only the tensorboard package.)
+    """
+
+    def __init__(self, logdir: str, flush_secs: int = 5):
+        from tensorboard.compat.proto import event_pb2, summary_pb2  # noqa: PLC0415
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter  # noqa: PLC0415
+        self._event, self._summary = event_pb2.Event, summary_pb2.Summary
+        self._writer = EventFileWriter(logdir, flush_secs=flush_secs)
+
+    def add_scalar(self, tag: str, value: float, step: int) -> None:
+        summary = self._summary(value=[self._summary.Value(tag=tag, simple_value=float(value))])
+        self._writer.add_event(self._event(wall_time=time.time(), step=int(step), summary=summary))
+
+    def close(self) -> None:
+        self._writer.close()
+
+
 class Reporter:
     """The runner's ``on_trial`` callback: progress line, TensorBoard, best.json.
 
@@ -172,8 +192,7 @@ class Reporter:
         self.evaluations_this_run = 0
         self.writer = None
         if tensorboard and workdir is not None:
-            from tensorboardX import SummaryWriter  # noqa: PLC0415 -- only when used
-            self.writer = SummaryWriter(os.path.join(workdir, TENSORBOARD_DIR), flush_secs=5)
+            self.writer = ScalarWriter(os.path.join(workdir, TENSORBOARD_DIR))
 
     def __call__(self, trial: Trial, result: Any) -> None:
         trials = result.trials

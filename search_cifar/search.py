@@ -78,7 +78,10 @@ def _config_from_flags(experiments):
 
 def _print_summary(out, config, workdir: str) -> None:
     s = out["summary"]
-    rel = lambda p: os.path.relpath(p, os.environ.get("BUILD_WORKING_DIRECTORY", os.getcwd()))  # noqa: E731
+    def rel(path: str) -> str:  # relative to where the user ran the command, if below it
+        short = os.path.relpath(path, os.environ.get("BUILD_WORKING_DIRECTORY", os.getcwd()))
+        return path if short.startswith("..") else short
+
     print()
     if "seconds" in out:
         minutes, seconds = divmod(int(round(out["seconds"])), 60)
