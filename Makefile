@@ -1,6 +1,6 @@
 # NASNet transferable-cell pipeline: the commands of README.md.
 #
-#   make quickstart   set up, then run the main job on the embedded default
+#   make quickstart   set up, then run the main job: the quickstart search (digits, Ray)
 #   make test         set up, then the test suite (everything not marked slow)
 #
 # Every target that needs Python, Bazel or Graphviz runs `make setup` first, so
@@ -21,10 +21,11 @@ PYTEST_ARGS ?=
 # TensorFlow's C++ logging floods test output otherwise.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help setup test test-slow test-all quickstart bazel-build bazel-test clean
+.PHONY: help setup test test-slow test-all quickstart summarize bazel-build bazel-test clean
 
 help:
-	@echo "make quickstart   main job on the embedded default (writes out/summary/)"
+	@echo "make quickstart   the quickstart search on embedded digits (writes out/quickstart/)"
+	@echo "make summarize    parameters, mult-adds and cell pictures of the published cells (out/summary/)"
 	@echo "make test         test suite without slow tests (pytest, tests/)"
 	@echo "make test-slow    only the tests marked slow"
 	@echo "make test-all     every test, slow ones included"
@@ -46,7 +47,11 @@ test-slow: setup
 test-all: setup
 	$(PYTHON) -m pytest tests -m "slow or not slow" $(PYTEST_ARGS)
 
+# Run it again to resume a killed search; `rm -rf out/quickstart` to start over.
 quickstart: setup
+	$(BAZEL) run $(BAZEL_FLAGS) //search_cifar:search -- --experiment=quickstart --workdir=$(CURDIR)/out/quickstart
+
+summarize: setup
 	$(BAZEL) run $(BAZEL_FLAGS) //tools:summarize -- --output_dir=$(CURDIR)/out/summary
 
 bazel-build: setup

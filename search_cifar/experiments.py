@@ -15,8 +15,11 @@ Named experiments (flags and overrides change any field):
 * ``quickstart``: the README's command. Digits (bundled with scikit-learn: no
   data, no network), the ``tiny`` child for 1 epoch (16 px, N = 1, F = 8),
   a 3-block cell over 5 ops, regularized evolution (population 8, tournament
-  3), 24 children on 2 local Ray workers: about QUICKSTART_TIME on 2 idle CPU
-  cores (one child takes about 20 s of one core, most of it TensorFlow tracing).
+  3), 24 children on 2 local Ray workers: about 4 minutes on 2 idle CPU cores
+  (a child takes about 13 s of CPU, most of it TensorFlow tracing); measured
+  9m14s on a shared 2-core machine at load average 9. The best child's
+  validation accuracy was 0.880 against 0.544 for the mean of the 8 random
+  initial proposals.
 * ``quickstart_rl``: the same with the RL controller (``rl``, tuned preset).
 * ``nasnet_cifar10``: Zoph et al. 2018's search: the 13-op, 5-block space,
   the ``nasnet_search`` child on CIFAR-10 (45k / 5k split), the PPO

@@ -74,6 +74,8 @@ def summarize(trials: Sequence[Trial], num_random: int | None = None) -> dict[st
     rand = [t.reward for t in ok if num_random is None or t.id < num_random]
     later = [t.reward for t in ok if num_random is not None and t.id >= num_random]
     durations = [t.duration for t in evaluated if t.duration is not None]
+    cpu = [t.metrics["cpu_seconds"] for t in evaluated
+           if isinstance((t.metrics or {}).get("cpu_seconds"), (int, float))]
     out: dict[str, Any] = {
         "num_trials": len(trials),
         "num_evaluated": len(evaluated),
@@ -89,6 +91,8 @@ def summarize(trials: Sequence[Trial], num_random: int | None = None) -> dict[st
         "later_count": len(later),
         "later_mean_reward": statistics.fmean(later) if later else None,
         "mean_trial_seconds": statistics.fmean(durations) if durations else None,
+        "total_trial_cpu_seconds": sum(cpu) if cpu else None,
+        "mean_trial_cpu_seconds": statistics.fmean(cpu) if cpu else None,
     }
     return out
 

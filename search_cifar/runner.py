@@ -61,7 +61,7 @@ if TYPE_CHECKING:  # Workers import this module: keep it free of strategies (and
     from search_cifar.strategies.base import Proposal, Strategy
 
 #: Metric keys the runner adds to every evaluated trial's metrics.
-NODE_ID, HOSTNAME, PID = "node_id", "hostname", "pid"
+NODE_ID, HOSTNAME, PID, CPU_SECONDS = "node_id", "hostname", "pid", "cpu_seconds"
 
 
 # -- what runs on a worker --------------------------------------------------------
@@ -69,9 +69,10 @@ def execute(trial_fn: Callable[[Any], Any], point: Any) -> dict[str, Any]:
     """Runs one trial and returns a plain dict: reward, metrics, error, duration.
 
     Never raises for a failure of ``trial_fn``: exceptions and bad rewards
-    become ``error``. Adds where it ran (node id under Ray, hostname, pid).
+    become ``error``. Adds where it ran (node id under Ray, hostname, pid) and
+    the process's CPU seconds to the metrics.
     """
-    start = time.monotonic()
+    start, cpu_start = time.monotonic(), time.process_time()
     reward, metrics, error = None, {}, None
     try:
         out = trial_fn(point)
@@ -86,6 +87,9 @@ def execute(trial_fn: Callable[[Any], Any], point: Any) -> dict[str, Any]:
         reward = None
     metrics = dict(metrics or {})
     metrics.update(_where())
+    # CPU seconds of this process (all its threads): on a shared machine, what
+    # the trial would take alone on as many cores as it has threads.
+    metrics[CPU_SECONDS] = time.process_time() - cpu_start
     return {"reward": reward, "metrics": _jsonable(metrics), "error": error,
             "duration": time.monotonic() - start}
 

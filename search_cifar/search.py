@@ -78,6 +78,7 @@ def _config_from_flags(experiments):
 
 def _print_summary(out, config, workdir: str) -> None:
     s = out["summary"]
+
     def rel(path: str) -> str:  # relative to where the user ran the command, if below it
         short = os.path.relpath(path, os.environ.get("BUILD_WORKING_DIRECTORY", os.getcwd()))
         return path if short.startswith("..") else short
@@ -100,6 +101,9 @@ def _print_summary(out, config, workdir: str) -> None:
         if s["later_mean_reward"] is not None:
             print(f"mean reward of the strategy's {s['later_count']} later proposals: "
                   f"{s['later_mean_reward']:.4f}")
+        if s["mean_trial_seconds"] is not None and s["mean_trial_cpu_seconds"] is not None:
+            print(f"per child: {s['mean_trial_seconds']:.1f} s wall, "
+                  f"{s['mean_trial_cpu_seconds']:.1f} s CPU on average")
     print()
     with open(out["top_k"], encoding="utf-8") as f:
         print(f.read())
