@@ -318,7 +318,10 @@ def _main_head(logs: Mapping[str, Any], metric: str, validation: bool) -> float:
         if (key.startswith("val_") == validation and key.endswith("_" + metric)
                 and "aux" not in key and key not in ("loss", "val_loss")):
             return float(value)
-    return float("nan")
+    # A model without the aux head has one output, and Keras logs its metrics
+    # unprefixed (``val_accuracy``; ``val_loss`` then includes weight decay).
+    plain = ("val_" if validation else "") + metric
+    return float(logs.get(plain, float("nan")))
 
 
 class _ChildMonitor(tf_keras.callbacks.Callback):

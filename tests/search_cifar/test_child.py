@@ -335,3 +335,17 @@ def test_evaluators_are_search_loop_objectives():
     objective = child.as_objective(TableEvaluator(lambda g: 0.5))
     assert objective(SMALL) == 0.5
 
+
+
+def test_main_head_metrics_with_and_without_the_aux_head():
+    from search_cifar.child import _main_head
+    two_heads = {"loss": 9.0, "logits_fp32_accuracy": 0.5, "aux_logits_fp32_accuracy": 0.4,
+                 "val_loss": 9.0, "val_logits_fp32_loss": 1.5, "val_logits_fp32_accuracy": 0.6,
+                 "val_aux_logits_fp32_accuracy": 0.3}
+    assert _main_head(two_heads, "accuracy", validation=False) == 0.5
+    assert _main_head(two_heads, "accuracy", validation=True) == 0.6
+    assert _main_head(two_heads, "loss", validation=True) == 1.5
+    one_head = {"loss": 2.0, "accuracy": 0.7, "val_loss": 1.2, "val_accuracy": 0.8}
+    assert _main_head(one_head, "accuracy", validation=False) == 0.7
+    assert _main_head(one_head, "accuracy", validation=True) == 0.8
+    assert _main_head(one_head, "loss", validation=True) == 1.2
