@@ -1,0 +1,602 @@
+"""The model zoo: exported models on disk, each with a checksummed manifest.
+
+Layout::
+
+    <zoo_dir>/<name>/manifest.json     this entry's record (``Manifest``)
+    <zoo_dir>/<name>/saved_model/...   the files the manifest lists, with sha256
+    <zoo_dir>/<name>/genotype.json, config.json, metrics.json, export_info.json
+
+An entry is made from an export directory (``transfer.export`` writes one; a
+detection exporter writes the same ``export_info.json`` with its own task):
+``Zoo.add`` copies it into a temporary directory inside the zoo, checksums
+every file, writes the manifest and renames the directory into place, so a
+reader sees a whole entry or none. The manifest names the task, the genotype
+fingerprint, the input size, parameters, mult-adds, metrics, the files with
+their sha256 and sizes, the creation time and the source run.
+
+``Zoo.verify`` re-hashes every file (a modified file is a checksum mismatch,
+a missing one is reported by name, an unlisted one too), then loads the
+SavedModel and runs one prediction. A manifest whose file paths leave the
+entry directory (absolute paths, ``..``, symbolic links pointing out) is
+refused.
+
+The published architectures (``nasnet.known_genotypes``) are listed beside
+the entries as architectures without weights: ``show``, ``genotype`` and
+``zoo:NAME`` genotype sources work for them; ``load`` explains that there are
+no weights.
+
+Example:
+    >>> zoo = Zoo("out/zoo")
+    >>> zoo.add("/tmp/run/export", "digits_nasnet_a")
+    >>> zoo.verify("digits_nasnet_a").ok
+    True
+    >>> model = load("digits_nasnet_a", zoo_dir="out/zoo")
+    >>> model.classify_files(["seven.png"])[0]["top_k_classes"][0]
+    7
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+from typing import Any, Iterable, Mapping
+
+from nasnet import io_utils, known_genotypes
+from nasnet.genotype import Genotype
+
+FORMAT_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+EXPORT_INFO_FILE = "export_info.json"
+GENOTYPE_FILE = "genotype.json"
+METRICS_FILE = "metrics.json"
+SAVED_MODEL_DIR = "saved_model"
+ZOO_DIR_ENV = "NASNET_ZOO_DIR"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+#: Published architectures: source, and published figures where the reference
+#: code states them (/work/shared/REFERENCE.md, labels [code]).
+PUBLISHED: dict[str, dict[str, Any]] = {
+    "nasnet_a": {
+        "source": "Zoph et al. 2018, Learning Transferable Architectures for Scalable Image "
+                  "Recognition; cells from tensorflow/models research/slim/nets/nasnet/"
+                  "nasnet_utils.py",
+        "published_models": {
+            "nasnet_a_mobile (4@1056, 224 px)": {
+                "parameters": 5_326_716, "mult_adds": 564_000_000,
+                "imagenet_top1": 0.740},
+            "nasnet_a_large (6@4032, 331 px)": {
+                "parameters": 88_949_818, "mult_adds": 23_800_000_000,
+                "imagenet_top1": 0.827}}},
+    "pnasnet_5": {
+        "source": "Liu et al. 2018, Progressive Neural Architecture Search; cell from "
+                  "tensorflow/models research/slim/nets/nasnet/pnasnet.py",
+        "published_models": {"pnasnet_5_large": {"imagenet_top1": 0.829},
+                             "pnasnet_5_mobile": {"imagenet_top1": 0.742}}},
+    "amoebanet_a": {
+        "source": "Real et al. 2019, Regularized Evolution for Image Classifier Architecture "
+                  "Search; cells from tensorflow/tpu models/official/amoeba_net/model_specs.py",
+        "published_models": {}},
+}
+
+
+class ZooError(ValueError):
+    """A zoo operation that cannot proceed (unknown entry, bad manifest, ...)."""
+
+
+class NoWeightsError(ZooError):
+    """The name is a published architecture: it has a genotype but no weights."""
+
+
+def default_zoo_dir() -> str:
+    """``$NASNET_ZOO_DIR``, else ``out/zoo`` under the caller's working directory
+    (``bazel run``'s ``BUILD_WORKING_DIRECTORY`` when set)."""
+    if os.environ.get(ZOO_DIR_ENV):
+        return os.path.abspath(os.environ[ZOO_DIR_ENV])
+    base = os.environ.get("BUILD_WORKING_DIRECTORY") or os.getcwd()
+    return os.path.join(base, "out", "zoo")
+
+
+def check_name(name: str) -> str:
+    """An entry name: letters, digits, ``.``, ``_``, ``-``; starts alphanumeric; <= 100."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ZooError(f"invalid zoo entry name {name!r}: use letters, digits, '.', '_' and "
+                       f"'-', starting with a letter or digit (at most 100 characters)")
+    return name
+
+
+def check_relative_path(path: str) -> str:
+    """A manifest file path: relative, normalised, inside the entry (no ``..``)."""
+    if not isinstance(path, str) or not path:
+        raise ZooError(f"manifest file path must be a non-empty string, got {path!r}")
+    if os.path.isabs(path) or path.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", path):
+        raise ZooError(f"manifest file path {path!r} is absolute: it escapes the entry "
+                       f"directory, refused")
+    parts = path.replace("\\", "/").split("/")
+    if ".." in parts:
+        raise ZooError(f"manifest file path {path!r} contains '..': it escapes the entry "
+                       f"directory, refused")
+    if any(p in ("", ".") for p in parts) or "\x00" in path:
+        raise ZooError(f"manifest file path {path!r} is not normalised (empty or '.' "
+                       f"component), refused")
+    return path
+
+
+def _inside(entry_dir: str, relpath: str) -> str:
+    """The real path of ``relpath`` in ``entry_dir``; ZooError when links lead outside."""
+    root = os.path.realpath(entry_dir)
+    full = os.path.realpath(os.path.join(root, relpath))
+    if os.path.commonpath([root, full]) != root:
+        raise ZooError(f"file {relpath!r} resolves to {full!r}, outside the entry directory "
+                       f"{root!r} (a symbolic link?): refused")
+    return full
+
+
+def sha256_file(path: str, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(chunk)
+            if not block:
+                break
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class FileRecord:
+    """One file of an entry: path relative to the entry directory, sha256, bytes."""
+
+    path: str
+    sha256: str
+    size: int
+
+    def __post_init__(self):
+        check_relative_path(self.path)
+        if not isinstance(self.sha256, str) or not re.fullmatch(r"[0-9a-f]{64}", self.sha256):
+            raise ZooError(f"file {self.path!r}: sha256 must be 64 lowercase hex digits, "
+                           f"got {self.sha256!r}")
+        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 0:
+            raise ZooError(f"file {self.path!r}: size must be a non-negative int, "
+                           f"got {self.size!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Manifest:
+    """The record of one zoo entry (``manifest.json``)."""
+
+    name: str
+    task: str
+    architecture: str
+    genotype_fingerprint: str
+    input_size: tuple[int, ...]
+    files: tuple[FileRecord, ...]
+    created_at: str
+    num_classes: int | None = None
+    parameters: int | None = None
+    mult_adds: int | None = None
+    metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
+    source_run: str | None = None
+    signatures: tuple[str, ...] = ()
+    size: str | None = None
+
+    def __post_init__(self):
+        check_name(self.name)
+        for field in ("task", "architecture", "genotype_fingerprint", "created_at"):
+            value = getattr(self, field)
+            if not isinstance(value, str) or not value:
+                raise ZooError(f"manifest {field} must be a non-empty string, got {value!r}")
+        object.__setattr__(self, "input_size", tuple(self.input_size))
+        if not self.input_size or not all(isinstance(d, int) and d > 0 for d in self.input_size):
+            raise ZooError(f"manifest input_size must be positive ints, got {self.input_size!r}")
+        files = tuple(f if isinstance(f, FileRecord) else FileRecord(**f) for f in self.files)
+        paths = [f.path for f in files]
+        if len(set(paths)) != len(paths):
+            raise ZooError(f"manifest lists a file twice: {sorted(paths)}")
+        if MANIFEST_FILE in paths:
+            raise ZooError(f"manifest must not list itself ({MANIFEST_FILE})")
+        object.__setattr__(self, "files", files)
+        object.__setattr__(self, "signatures", tuple(self.signatures))
+        if not isinstance(self.metrics, dict):
+            raise ZooError(f"manifest metrics must be an object, got {self.metrics!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["input_size"] = list(self.input_size)
+        data["signatures"] = list(self.signatures)
+        data["format_version"] = FORMAT_VERSION
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "Manifest":
+        if not isinstance(data, Mapping):
+            raise ZooError(f"a manifest must be a JSON object, got {type(data).__name__}")
+        if data.get("format_version") != FORMAT_VERSION:
+            raise ZooError(f"unsupported manifest format_version {data.get('format_version')!r} "
+                           f"(this code reads {FORMAT_VERSION})")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names - {"format_version"})
+        if unknown:
+            raise ZooError(f"manifest has unknown key(s) {unknown}")
+        missing = sorted(f.name for f in dataclasses.fields(cls)
+                         if f.default is dataclasses.MISSING
+                         and f.default_factory is dataclasses.MISSING and f.name not in data)
+        if missing:
+            raise ZooError(f"manifest is missing key(s) {missing}")
+        values = {k: v for k, v in data.items() if k in names}
+        if not isinstance(values["files"], list) or not all(
+                isinstance(f, Mapping) and set(f) == {"path", "sha256", "size"}
+                for f in values["files"]):
+            raise ZooError("manifest 'files' must be a list of {path, sha256, size} objects")
+        return cls(**values)
+
+
+@dataclasses.dataclass
+class VerifyReport:
+    """What ``Zoo.verify`` found: ``ok`` when ``problems`` is empty."""
+
+    name: str
+    problems: list[str]
+    files_checked: int = 0
+    prediction: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        if self.ok:
+            extra = ""
+            if self.prediction:
+                extra = f"; one prediction ran ({self.prediction.get('summary', 'ok')})"
+            return f"OK {self.name}: {self.files_checked} files match their sha256{extra}"
+        lines = [f"FAILED {self.name}: {len(self.problems)} problem(s)"]
+        lines += [f"  - {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+def _walk_files(directory: str) -> list[str]:
+    """Relative paths of the regular files under ``directory``; links are refused."""
+    out = []
+    for root, dirs, files in os.walk(directory):
+        for name in dirs + files:
+            full = os.path.join(root, name)
+            if os.path.islink(full):
+                raise ZooError(f"{full!r} is a symbolic link; zoo entries hold plain files only")
+        for name in files:
+            out.append(os.path.relpath(os.path.join(root, name), directory).replace(os.sep, "/"))
+    return sorted(out)
+
+
+def _read_json(path: str, what: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except OSError as e:
+        raise ZooError(f"cannot read {what} {path!r}: {e.strerror}") from None
+    except json.JSONDecodeError as e:
+        raise ZooError(f"{what} {path!r} is not valid JSON: {e}") from None
+
+
+class Zoo:
+    """A zoo directory (``default_zoo_dir()`` when None)."""
+
+    def __init__(self, root: str | None = None):
+        self.root = os.path.abspath(os.path.expanduser(root)) if root else default_zoo_dir()
+
+    # -- reading ----------------------------------------------------------------
+    def entry_dir(self, name: str) -> str:
+        return os.path.join(self.root, check_name(name))
+
+    def names(self) -> list[str]:
+        """Entry names (directories with a manifest), sorted."""
+        if not os.path.isdir(self.root):
+            return []
+        return sorted(n for n in os.listdir(self.root)
+                      if not n.startswith(".") and _NAME.fullmatch(n)
+                      and os.path.isfile(os.path.join(self.root, n, MANIFEST_FILE)))
+
+    def _unknown(self, name: str) -> ZooError:
+        return ZooError(f"no zoo entry {name!r} in {self.root} (entries: {self.names()}; "
+                        f"published architectures: {sorted(known_genotypes.KNOWN)})")
+
+    def manifest(self, name: str) -> Manifest:
+        path = os.path.join(self.entry_dir(name), MANIFEST_FILE)
+        if not os.path.isfile(path):
+            if name in known_genotypes.KNOWN:
+                raise NoWeightsError(
+                    f"{name!r} is a published architecture without weights in the zoo: "
+                    f"train it (transfer/train.py --genotype={name}) and add the export")
+            raise self._unknown(name)
+        try:
+            return Manifest.from_dict(_read_json(path, "manifest"))
+        except (ZooError, TypeError) as e:
+            raise ZooError(f"{path}: {e}") from None
+
+    def list(self) -> list[dict[str, Any]]:
+        """One row per entry, then one per published architecture (``weights: False``)."""
+        rows = []
+        for name in self.names():
+            try:
+                m = self.manifest(name)
+                rows.append({"name": name, "kind": "model", "task": m.task,
+                             "architecture": m.architecture, "size": m.size,
+                             "genotype_fingerprint": m.genotype_fingerprint,
+                             "input_size": list(m.input_size), "parameters": m.parameters,
+                             "mult_adds": m.mult_adds, "metrics": m.metrics, "weights": True})
+            except ZooError as e:
+                rows.append({"name": name, "kind": "model", "error": str(e), "weights": True})
+        for name, genotype in sorted(known_genotypes.KNOWN.items()):
+            rows.append({"name": name, "kind": "architecture", "task": "architecture",
+                         "architecture": name, "genotype_fingerprint": genotype.fingerprint(),
+                         "weights": False})
+        return rows
+
+    def show(self, name: str) -> dict[str, Any]:
+        """The manifest of an entry, or the record of a published architecture."""
+        if name in known_genotypes.KNOWN and not os.path.isdir(self.entry_dir(name)):
+            genotype = known_genotypes.get(name)
+            return {"name": name, "kind": "architecture", "weights": False,
+                    "genotype_fingerprint": genotype.fingerprint(),
+                    "genotype": genotype.to_dict(), **PUBLISHED.get(name, {})}
+        return {"kind": "model", "weights": True, **self.manifest(name).to_dict()}
+
+    def genotype(self, name: str) -> Genotype:
+        """The genotype of an entry (checked against its manifest) or a published one."""
+        if name in known_genotypes.KNOWN and not os.path.isdir(self.entry_dir(name)):
+            return known_genotypes.get(name)
+        manifest = self.manifest(name)
+        path = _inside(self.entry_dir(name), GENOTYPE_FILE)
+        try:
+            genotype = Genotype.load(path)
+        except ValueError as e:
+            raise ZooError(f"zoo entry {name!r}: {e}") from None
+        if genotype.fingerprint() != manifest.genotype_fingerprint:
+            raise ZooError(f"zoo entry {name!r}: genotype.json has fingerprint "
+                           f"{genotype.fingerprint()} but the manifest records "
+                           f"{manifest.genotype_fingerprint}")
+        return genotype
+
+    # -- checking ---------------------------------------------------------------
+    def check_files(self, name: str) -> VerifyReport:
+        """Checksums only: missing, modified and unlisted files."""
+        report = VerifyReport(name=name, problems=[])
+        try:
+            manifest = self.manifest(name)
+        except ZooError as e:
+            report.problems.append(str(e))
+            return report
+        entry = self.entry_dir(name)
+        for record in manifest.files:
+            try:
+                full = _inside(entry, record.path)
+            except ZooError as e:
+                report.problems.append(str(e))
+                continue
+            if not os.path.isfile(full):
+                report.problems.append(f"missing file {record.path!r} (listed in the manifest)")
+                continue
+            digest = sha256_file(full)
+            if digest != record.sha256:
+                report.problems.append(
+                    f"checksum mismatch for {record.path!r}: the manifest records sha256 "
+                    f"{record.sha256[:16]}..., the file has {digest[:16]}... (modified "
+                    f"since it was added)")
+            elif os.path.getsize(full) != record.size:
+                report.problems.append(f"size mismatch for {record.path!r}")
+            report.files_checked += 1
+        try:
+            listed = {r.path for r in manifest.files} | {MANIFEST_FILE}
+            extra = sorted(set(_walk_files(entry)) - listed)
+        except ZooError as e:
+            report.problems.append(str(e))
+            extra = []
+        report.problems += [f"unlisted file {p!r} (not in the manifest)" for p in extra]
+        return report
+
+    def verify(self, name: str, run_prediction: bool = True) -> VerifyReport:
+        """Checksums, then (when they pass) load the SavedModel and predict once."""
+        report = self.check_files(name)
+        if report.ok and run_prediction:
+            try:
+                model = self.load(name, check=False)
+                report.prediction = model.smoke_test()
+            except Exception as e:  # noqa: BLE001 - any failure is a finding
+                report.problems.append(
+                    f"the SavedModel failed to load or predict: {type(e).__name__}: "
+                    f"{str(e).splitlines()[0][:300] if str(e) else ''}")
+        return report
+
+    # -- writing ----------------------------------------------------------------
+    def add(self, export_dir: str, name: str, *, source_run: str | None = None,
+            overwrite: bool = False, move: bool = False) -> Manifest:
+        """Copies (or moves) an export directory into the zoo as entry ``name``."""
+        check_name(name)
+        if name in known_genotypes.KNOWN:
+            raise ZooError(f"{name!r} is the name of a published architecture; choose "
+                           f"another entry name (e.g. {name}_mobile_imagenet)")
+        export_dir = os.path.abspath(export_dir)
+        info_path = os.path.join(export_dir, EXPORT_INFO_FILE)
+        if not os.path.isdir(export_dir):
+            raise ZooError(f"export directory {export_dir!r} does not exist")
+        if not os.path.isfile(info_path):
+            raise ZooError(f"{export_dir!r} is not an export: it has no {EXPORT_INFO_FILE} "
+                           f"(make one with `zoo export` or transfer.export)")
+        for required in (GENOTYPE_FILE, os.path.join(SAVED_MODEL_DIR, "saved_model.pb")):
+            if not os.path.isfile(os.path.join(export_dir, required)):
+                raise ZooError(f"export {export_dir!r} lacks {required}")
+        target = self.entry_dir(name)
+        if os.path.exists(target) and not overwrite:
+            raise ZooError(f"zoo entry {name!r} already exists in {self.root} "
+                           f"(--overwrite replaces it)")
+        info = _read_json(info_path, "export info")
+        metrics_path = os.path.join(export_dir, METRICS_FILE)
+        metrics = _read_json(metrics_path, "metrics") if os.path.isfile(metrics_path) else {}
+        genotype = Genotype.load(os.path.join(export_dir, GENOTYPE_FILE))
+        if info.get("genotype_fingerprint", genotype.fingerprint()) != genotype.fingerprint():
+            raise ZooError(f"export {export_dir!r}: {EXPORT_INFO_FILE} records fingerprint "
+                           f"{info.get('genotype_fingerprint')} but genotype.json is "
+                           f"{genotype.fingerprint()}")
+        _walk_files(export_dir)  # refuses links before anything is copied
+        os.makedirs(self.root, exist_ok=True)
+        tmp = os.path.join(self.root, f".tmp-{name}-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            if move and _same_device(export_dir, self.root):
+                os.replace(export_dir, tmp)
+            elif move:
+                shutil.move(export_dir, tmp)
+            else:
+                shutil.copytree(export_dir, tmp)
+            files = tuple(FileRecord(path=p, sha256=sha256_file(os.path.join(tmp, p)),
+                                     size=os.path.getsize(os.path.join(tmp, p)))
+                          for p in _walk_files(tmp) if p != MANIFEST_FILE)
+            manifest = Manifest(
+                name=name, task=str(info.get("task", "classification")),
+                architecture=str(info.get("architecture") or genotype.name or "custom"),
+                genotype_fingerprint=genotype.fingerprint(),
+                input_size=tuple(int(d) for d in info.get("input_size", ())),
+                files=files,
+                created_at=datetime.datetime.now(datetime.timezone.utc).isoformat(
+                    timespec="seconds"),
+                num_classes=info.get("num_classes"), parameters=info.get("parameters"),
+                mult_adds=info.get("mult_adds"), metrics=_finite(metrics),
+                source_run=source_run or info.get("source_run"),
+                signatures=tuple(sorted(info.get("signatures", {}))), size=info.get("size"))
+            io_utils.atomic_write_json(os.path.join(tmp, MANIFEST_FILE), manifest.to_dict())
+            old = None
+            if os.path.exists(target):
+                old = os.path.join(self.root, f".old-{name}-{os.getpid()}")
+                os.replace(target, old)
+            os.replace(tmp, target)
+            if old:
+                shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return manifest
+
+    def remove(self, name: str) -> None:
+        """Deletes an entry (renamed away first, so it disappears at once)."""
+        target = self.entry_dir(name)
+        if not os.path.isdir(target):
+            if name in known_genotypes.KNOWN:
+                raise ZooError(f"{name!r} is a published architecture, not a zoo entry: "
+                               f"there is nothing to remove")
+            raise self._unknown(name)
+        trash = os.path.join(self.root, f".removing-{name}-{os.getpid()}")
+        os.replace(target, trash)
+        shutil.rmtree(trash)
+
+    # -- using --------------------------------------------------------------------
+    def load(self, name: str, check: bool = True) -> "LoadedModel":
+        """The entry's SavedModel with its manifest; checksums first unless ``check=False``."""
+        manifest = self.manifest(name)
+        if check:
+            report = self.check_files(name)
+            if not report.ok:
+                raise ZooError(report.summary())
+        import tensorflow as tf
+        path = _inside(self.entry_dir(name), SAVED_MODEL_DIR)
+        return LoadedModel(manifest=manifest, saved_model=tf.saved_model.load(path),
+                           genotype_path=os.path.join(self.entry_dir(name), GENOTYPE_FILE))
+
+
+def _same_device(a: str, b: str) -> bool:
+    return os.stat(a).st_dev == os.stat(b).st_dev
+
+
+def _finite(metrics: Any) -> dict[str, Any]:
+    """Metrics as JSON-safe values (NaN / inf become None)."""
+    if not isinstance(metrics, dict):
+        return {}
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+            for k, v in metrics.items()}
+
+
+@dataclasses.dataclass
+class LoadedModel:
+    """A zoo entry in memory: ``saved_model`` is ``tf.saved_model.load``'s object."""
+
+    manifest: Manifest
+    saved_model: Any
+    genotype_path: str
+
+    @property
+    def signatures(self):
+        return self.saved_model.signatures
+
+    @property
+    def genotype(self) -> Genotype:
+        return Genotype.load(self.genotype_path)
+
+    def predict_images(self, images) -> dict[str, Any]:
+        """uint8 ``[B, H, W, 3]`` -> the ``serving_images`` outputs as numpy arrays."""
+        import tensorflow as tf
+        out = self.signatures["serving_images"](images=tf.constant(images, dtype=tf.uint8))
+        return {k: v.numpy() for k, v in out.items()}
+
+    def predict_bytes(self, encoded: Iterable[bytes]) -> dict[str, Any]:
+        """Encoded JPEG / PNG images -> the ``serving_bytes`` outputs as numpy arrays."""
+        import tensorflow as tf
+        out = self.signatures["serving_bytes"](images=tf.constant(list(encoded), dtype=tf.string))
+        return {k: v.numpy() for k, v in out.items()}
+
+    def classify_files(self, paths: Iterable[str]) -> list[dict[str, Any]]:
+        """Top-k classes of image files, through the encoded-bytes signature."""
+        paths = list(paths)
+        encoded = []
+        for path in paths:
+            try:
+                with open(path, "rb") as f:
+                    encoded.append(f.read())
+            except OSError as e:
+                raise ZooError(f"cannot read image {path!r}: {e.strerror}") from None
+        try:
+            out = self.predict_bytes(encoded)
+        except Exception as e:  # noqa: BLE001 - decoding errors surface as op errors
+            raise ZooError(f"cannot classify {paths}: {str(e).splitlines()[0][:300]}") from None
+        return [{"path": path, "top_k_classes": [int(c) for c in out["top_k_classes"][i]],
+                 "top_k_probabilities": [float(p) for p in out["top_k_probabilities"][i]]}
+                for i, path in enumerate(paths)]
+
+    def smoke_test(self) -> dict[str, Any]:
+        """One prediction on a grey image through ``serving_default``; checks the outputs."""
+        import numpy as np
+        import tensorflow as tf
+        fn = self.signatures["serving_default"]
+        specs = fn.structured_input_signature[1]
+        inputs = {}
+        for key, spec in specs.items():
+            shape = [1 if d is None else d for d in spec.shape]
+            if spec.dtype == tf.string:
+                h, w = self.manifest.input_size[:2]
+                png = tf.io.encode_png(tf.fill([h, w, 3], tf.constant(128, tf.uint8)))
+                inputs[key] = tf.fill(shape, png)
+            else:
+                if spec.shape.rank == 4:
+                    shape[1:3] = [d if d is not None else s for d, s in
+                                  zip(spec.shape[1:3], self.manifest.input_size[:2])]
+                inputs[key] = tf.cast(tf.fill(shape, 128), spec.dtype)
+        outputs = {k: v.numpy() for k, v in fn(**inputs).items()}
+        for key, value in outputs.items():
+            if np.issubdtype(value.dtype, np.floating) and not np.all(np.isfinite(value)):
+                raise ValueError(f"output {key!r} is not finite")
+        summary = "outputs " + ", ".join(f"{k} {list(v.shape)}" for k, v in sorted(outputs.items()))
+        if "probabilities" in outputs:
+            total = float(outputs["probabilities"].sum(axis=-1)[0])
+            if abs(total - 1.0) > 1e-3:
+                raise ValueError(f"probabilities sum to {total}, not 1")
+            summary = (f"top-1 class {int(outputs['probabilities'][0].argmax())} of "
+                       f"{outputs['probabilities'].shape[-1]}")
+        return {"summary": summary, "outputs": sorted(outputs)}
+
+
+def load(name: str, zoo_dir: str | None = None, check: bool = True) -> LoadedModel:
+    """``Zoo(zoo_dir).load(name)``: an entry's SavedModel, checksums verified first."""
+    return Zoo(zoo_dir).load(name, check=check)

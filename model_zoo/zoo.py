@@ -1,0 +1,199 @@
+"""The model zoo command line: the ``//model_zoo:zoo`` binary.
+
+    zoo list                                   entries, then published architectures
+    zoo show NAME                              an entry's manifest (or an architecture)
+    zoo verify NAME [NAME ...] | --all         checksums, load, one prediction
+    zoo add NAME --export_dir=DIR              register an export directory (copied)
+    zoo export NAME --workdir=DIR              export a training run into the zoo
+    zoo export NAME --checkpoint=PREFIX        ... or one of its checkpoints
+    zoo remove NAME
+    zoo classify NAME IMAGE [IMAGE ...]        top-k classes of image files (JPEG/PNG)
+
+``--zoo_dir`` (default ``$NASNET_ZOO_DIR``, else ``out/zoo``) selects the zoo.
+Exit status: 0 on success, 1 when a command fails (an entry fails
+verification, an unknown name, a bad manifest, ...) with the reason on
+stderr, 2 for a malformed command line.
+
+    bazel run //model_zoo:zoo -- export digits_nasnet_a --workdir=out/digits
+    bazel run //model_zoo:zoo -- verify digits_nasnet_a
+    bazel run //model_zoo:zoo -- classify digits_nasnet_a out/seven.png
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string("zoo_dir", None, "the zoo directory (default $NASNET_ZOO_DIR or out/zoo)")
+flags.DEFINE_string("export_dir", None, "add: the export directory to register")
+flags.DEFINE_string("workdir", None, "export: the training work directory")
+flags.DEFINE_string("checkpoint", None, "export: a checkpoint prefix of a training run")
+flags.DEFINE_boolean("overwrite", False, "add / export: replace an existing entry")
+flags.DEFINE_boolean("all", False, "verify: every entry")
+flags.DEFINE_boolean("predict", True, "verify: also load the SavedModel and predict once")
+flags.DEFINE_boolean("mult_adds", True, "export: count mult-adds (traces the model once more)")
+flags.DEFINE_boolean("json", False, "list / show / classify: print JSON")
+
+COMMANDS = ("list", "show", "verify", "add", "export", "remove", "classify")
+
+
+class UsageError(Exception):
+    """A malformed command line (exit status 2)."""
+
+
+def _path(path: str | None) -> str | None:
+    if not path or os.path.isabs(path):
+        return path
+    return os.path.join(os.environ.get("BUILD_WORKING_DIRECTORY", os.getcwd()), path)
+
+
+def _fmt_int(value) -> str:
+    if value is None:
+        return "-"
+    for unit, scale in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if value >= scale:
+            return f"{value / scale:.1f}{unit}"
+    return str(value)
+
+
+def _args(argv: list[str], command: str, at_least: int, at_most: int | None) -> list[str]:
+    args = argv[2:]
+    if len(args) < at_least or (at_most is not None and len(args) > at_most):
+        want = f"{at_least}" if at_most == at_least else f"{at_least}..{at_most or 'n'}"
+        raise UsageError(f"'{command}' takes {want} argument(s), got {args}")
+    return args
+
+
+def cmd_list(zoo, argv) -> int:
+    _args(argv, "list", 0, 0)
+    rows = zoo.list()
+    if FLAGS.json:
+        print(json.dumps(rows, indent=2, sort_keys=True))
+        return 0
+    print(f"zoo {zoo.root}")
+    print(f"{'name':28} {'kind':14} {'task':14} {'size':8} {'params':>8} {'mult-adds':>9} "
+          f"{'top1':>6}  fingerprint")
+    for r in rows:
+        if "error" in r:
+            print(f"{r['name']:28} {'model':14} BROKEN: {r['error']}")
+            continue
+        top1 = (r.get("metrics") or {}).get("top1")
+        print(f"{r['name']:28} {r['kind'] + ('' if r['weights'] else '*'):14} {r['task']:14} "
+              f"{r.get('size') or '-':8} {_fmt_int(r.get('parameters')):>8} "
+              f"{_fmt_int(r.get('mult_adds')):>9} "
+              f"{'-' if top1 is None else f'{top1:.3f}':>6}  {r['genotype_fingerprint']}")
+    print("* published architecture: a genotype without weights (train it, then add it)")
+    return 0
+
+
+def cmd_show(zoo, argv) -> int:
+    (name,) = _args(argv, "show", 1, 1)
+    print(json.dumps(zoo.show(name), indent=2, sort_keys=True))
+    return 0
+
+
+def cmd_verify(zoo, argv) -> int:
+    names = zoo.names() if FLAGS.all else _args(argv, "verify", 1, None)
+    if FLAGS.all and len(argv) > 2:
+        raise UsageError("verify takes names or --all, not both")
+    if not names:
+        print(f"zoo {zoo.root} has no entries to verify")
+        return 0
+    failed = 0
+    for name in names:
+        report = zoo.verify(name, run_prediction=FLAGS.predict)
+        print(report.summary(), file=sys.stdout if report.ok else sys.stderr)
+        failed += not report.ok
+    return 1 if failed else 0
+
+
+def cmd_add(zoo, argv) -> int:
+    (name,) = _args(argv, "add", 1, 1)
+    if not FLAGS.export_dir:
+        raise UsageError("add needs --export_dir=DIR (an export directory)")
+    manifest = zoo.add(_path(FLAGS.export_dir), name, overwrite=FLAGS.overwrite)
+    print(f"added {name}: {len(manifest.files)} files, {manifest.task}, "
+          f"{manifest.architecture} ({manifest.genotype_fingerprint}) in {zoo.entry_dir(name)}")
+    return 0
+
+
+def cmd_export(zoo, argv) -> int:
+    (name,) = _args(argv, "export", 1, 1)
+    if bool(FLAGS.workdir) == bool(FLAGS.checkpoint):
+        raise UsageError("export needs exactly one of --workdir=DIR or --checkpoint=PREFIX")
+    from model_zoo import registry
+    from transfer import export
+
+    registry.check_name(name)
+    if name in registry.known_genotypes.KNOWN:
+        raise registry.ZooError(f"{name!r} is the name of a published architecture; choose "
+                                f"another entry name")
+    if os.path.exists(zoo.entry_dir(name)) and not FLAGS.overwrite:
+        raise registry.ZooError(f"zoo entry {name!r} already exists in {zoo.root} "
+                                f"(--overwrite replaces it)")
+    os.makedirs(zoo.root, exist_ok=True)
+    staging = os.path.join(zoo.root, f".export-{name}-{os.getpid()}")
+    try:
+        if FLAGS.workdir:
+            export.export_from_workdir(_path(FLAGS.workdir), staging,
+                                       count_mult_adds=FLAGS.mult_adds)
+        else:
+            export.export_from_checkpoint(_path(FLAGS.checkpoint), staging,
+                                          count_mult_adds=FLAGS.mult_adds)
+        manifest = zoo.add(staging, name, overwrite=FLAGS.overwrite, move=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    print(f"exported {name}: {manifest.architecture} {manifest.size} "
+          f"({manifest.genotype_fingerprint}), {_fmt_int(manifest.parameters)} parameters, "
+          f"top-1 {manifest.metrics.get('top1')}, in {zoo.entry_dir(name)}")
+    return 0
+
+
+def cmd_remove(zoo, argv) -> int:
+    (name,) = _args(argv, "remove", 1, 1)
+    zoo.remove(name)
+    print(f"removed {name}")
+    return 0
+
+
+def cmd_classify(zoo, argv) -> int:
+    args = _args(argv, "classify", 2, None)
+    name, images = args[0], [_path(p) for p in args[1:]]
+    results = zoo.load(name).classify_files(images)
+    if FLAGS.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    for r in results:
+        top = ", ".join(f"{c} ({p:.3f})" for c, p in zip(r["top_k_classes"],
+                                                         r["top_k_probabilities"]))
+        print(f"{r['path']}: {top}")
+    return 0
+
+
+def main(argv):
+    from model_zoo import registry
+
+    if len(argv) < 2 or argv[1] not in COMMANDS:
+        got = argv[1] if len(argv) > 1 else "nothing"
+        print(f"zoo: error: expected a command {list(COMMANDS)}, got {got!r}\n{__doc__}",
+              file=sys.stderr)
+        return 2
+    zoo = registry.Zoo(_path(FLAGS.zoo_dir))
+    try:
+        return globals()[f"cmd_{argv[1]}"](zoo, argv)
+    except UsageError as e:
+        print(f"zoo: error: {e}", file=sys.stderr)
+        return 2
+    except ValueError as e:  # ZooError and bad inputs from transfer: one clear line
+        print(f"zoo: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    app.run(main)

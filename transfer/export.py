@@ -1,0 +1,229 @@
+"""Export a trained classifier: a SavedModel with two serving signatures, and its records.
+
+Layout of an export directory (written to a temporary sibling, then renamed,
+so a crash never leaves a half-written export)::
+
+    saved_model/        the SavedModel (no auxiliary head)
+    genotype.json       the architecture (nasnet.genotype)
+    config.json         the training config (transfer.config.TrainConfig)
+    metrics.json        the run's final evaluation ({} when unknown)
+    export_info.json    what the model zoo records: task, input size, classes,
+                        parameters, mult-adds, signatures, preprocessing, source
+
+Signatures (``serving_default`` is ``serving_images``):
+
+* ``serving_images``: ``images`` uint8 ``[B, H, W, 3]``, any H and W;
+* ``serving_bytes``: ``images`` string ``[B]`` of encoded JPEG / PNG (GIF, BMP);
+
+both preprocess exactly as the evaluation did (``transfer.data.preprocess_for_eval``)
+and return ``probabilities`` float32 ``[B, classes]``, ``logits`` float32
+``[B, classes]``, ``top_k_classes`` int32 ``[B, k]`` and
+``top_k_probabilities`` float32 ``[B, k]`` with ``k = min(5, classes)``.
+
+Example:
+    >>> export_from_workdir("/tmp/run", "/tmp/run/export")
+    >>> served = tf.saved_model.load("/tmp/run/export/saved_model")
+    >>> served.signatures["serving_bytes"](images=tf.constant([png]))["top_k_classes"]
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+
+import tensorflow as tf
+import tf_keras
+
+from nasnet import flops, io_utils, networks
+from nasnet.genotype import Genotype
+from transfer import data, trainer
+from transfer.config import TrainConfig
+
+SAVED_MODEL_DIR = "saved_model"
+EXPORT_INFO_FILE = "export_info.json"
+GENOTYPE_FILE = "genotype.json"
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.json"
+SIGNATURES = ("serving_images", "serving_bytes")
+TASK = "classification"
+MAX_TOP_K = 5
+
+
+class ClassifierServing(tf.Module):
+    """The serving graph: preprocessing, the inference model, softmax and top-k."""
+
+    def __init__(self, model: tf_keras.Model, image_size: int, preprocessing: str,
+                 num_classes: int):
+        super().__init__(name="classifier_serving")
+        # Only the variables are tracked: tracking the Keras model would make
+        # tf.saved_model.save trace every layer's call for Keras' own metadata
+        # (slow, and not needed to serve).
+        object.__setattr__(self, "_model", model)
+        self.model_variables = list(model.variables)
+        self._image_size = int(image_size)
+        self._preprocessing = preprocessing
+        self._top_k = min(MAX_TOP_K, int(num_classes))
+
+    def _outputs(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+        logits = tf.cast(self._model(images, training=False), tf.float32)
+        probabilities = tf.nn.softmax(logits, axis=-1)
+        top = tf.math.top_k(probabilities, k=self._top_k)
+        return {"probabilities": probabilities, "logits": logits,
+                "top_k_classes": tf.cast(top.indices, tf.int32),
+                "top_k_probabilities": top.values}
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")])
+    def serving_images(self, images):
+        return self._outputs(data.preprocess_for_eval(images, self._image_size,
+                                                      self._preprocessing))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="images")])
+    def serving_bytes(self, images):
+        size = self._image_size
+
+        def one(encoded):
+            return data.preprocess_for_eval(data.decode_image(encoded), size,
+                                            self._preprocessing)
+
+        batch = tf.map_fn(one, images,
+                          fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32))
+        return self._outputs(batch)
+
+
+def restore_classifier(genotype: Genotype, config: TrainConfig,
+                       checkpoint: str) -> tf_keras.Model:
+    """A float32 classifier with the weights of a training checkpoint.
+
+    Fails with a clear message when the checkpoint does not hold this model's
+    weights (another architecture, size or number of classes).
+    """
+    if not tf.io.gfile.exists(checkpoint + ".index"):
+        raise ValueError(f"no checkpoint at {checkpoint!r} (expected {checkpoint}.index)")
+    previous = tf_keras.mixed_precision.global_policy()
+    tf_keras.mixed_precision.set_global_policy("float32")
+    try:
+        model = networks.build_classifier(genotype, config.model)
+    finally:
+        tf_keras.mixed_precision.set_global_policy(previous)
+    try:
+        status = tf.train.Checkpoint(model=model).read(checkpoint)
+        status.expect_partial()
+        status.assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as e:
+        raise ValueError(
+            f"checkpoint {checkpoint!r} does not hold this model's weights "
+            f"({genotype.name or genotype.fingerprint()}, {config.model.backbone.size}, "
+            f"{config.model.num_classes} classes): {str(e).splitlines()[0][:300]}") from None
+    return model
+
+
+def export_classifier(model: tf_keras.Model, genotype: Genotype, config: TrainConfig,
+                      export_dir: str, *, metrics: dict | None = None,
+                      source_run: str | None = None, checkpoint: str | None = None,
+                      overwrite: bool = False, count_mult_adds: bool = True) -> str:
+    """Writes the export directory for a float32 classifier (``build_classifier`` output).
+
+    Returns the absolute export directory. Refuses an existing one unless
+    ``overwrite``; writes everything to a temporary sibling and renames it.
+    """
+    export_dir = os.path.abspath(export_dir)
+    if os.path.exists(export_dir) and not overwrite:
+        raise ValueError(f"export directory {export_dir!r} already exists "
+                         f"(pass overwrite=True / --overwrite to replace it)")
+    parent = os.path.dirname(export_dir)
+    os.makedirs(parent, exist_ok=True)
+    tmp = os.path.join(parent, f".{os.path.basename(export_dir)}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        inference = networks.inference_model(model)
+        size = config.model.image_size
+        module = ClassifierServing(inference, size, config.data.preprocessing,
+                                   config.model.num_classes)
+        signatures = {"serving_default": module.serving_images,
+                      "serving_images": module.serving_images,
+                      "serving_bytes": module.serving_bytes}
+        tf.saved_model.save(module, os.path.join(tmp, SAVED_MODEL_DIR), signatures=signatures)
+        genotype.save(os.path.join(tmp, GENOTYPE_FILE))
+        io_utils.atomic_write_text(os.path.join(tmp, CONFIG_FILE), config.to_json() + "\n")
+        io_utils.atomic_write_json(os.path.join(tmp, METRICS_FILE), metrics or {})
+        info = {
+            "task": TASK,
+            "architecture": genotype.name or "custom",
+            "genotype_fingerprint": genotype.fingerprint(),
+            "size": config.model.backbone.size,
+            "input_size": [size, size, 3],
+            "num_classes": config.model.num_classes,
+            "parameters": int(inference.count_params()),
+            "mult_adds": (int(flops.count_mult_adds(inference, (size, size, 3)))
+                          if count_mult_adds else None),
+            "signatures": {"serving_images": "images: uint8 [B, H, W, 3]",
+                           "serving_bytes": "images: string [B] (JPEG/PNG bytes)"},
+            "outputs": ["probabilities", "logits", "top_k_classes", "top_k_probabilities"],
+            "top_k": min(MAX_TOP_K, config.model.num_classes),
+            "preprocessing": config.data.preprocessing,
+            "dataset": config.data.dataset,
+            "source_run": source_run,
+            "checkpoint": checkpoint,
+            "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                timespec="seconds"),
+        }
+        io_utils.atomic_write_json(os.path.join(tmp, EXPORT_INFO_FILE), info)
+        old = None
+        if os.path.exists(export_dir):
+            old = os.path.join(parent, f".{os.path.basename(export_dir)}.old-{os.getpid()}")
+            os.replace(export_dir, old)
+        os.replace(tmp, export_dir)
+        if old:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return export_dir
+
+
+def find_run_files(checkpoint: str, max_levels: int = 3) -> str:
+    """The training work directory of a checkpoint: the nearest ancestor (up to
+    ``max_levels`` up) holding config.json and genotype.json."""
+    directory = os.path.dirname(os.path.abspath(checkpoint))
+    for _ in range(max_levels + 1):
+        if all(os.path.isfile(os.path.join(directory, f)) for f in (CONFIG_FILE, GENOTYPE_FILE)):
+            return directory
+        directory = os.path.dirname(directory)
+    raise ValueError(
+        f"cannot find the training run of checkpoint {checkpoint!r}: no directory up to "
+        f"{max_levels} levels above it holds {CONFIG_FILE} and {GENOTYPE_FILE} (pass the "
+        f"work directory instead)")
+
+
+def export_from_workdir(workdir: str, export_dir: str, *, checkpoint: str | None = None,
+                        overwrite: bool = False, count_mult_adds: bool = True) -> str:
+    """Exports a training run: its final weights, else its latest checkpoint
+    (or ``checkpoint``), with its config, genotype and metrics."""
+    workdir = os.path.abspath(workdir)
+    config_path = os.path.join(workdir, CONFIG_FILE)
+    if not os.path.isfile(config_path):
+        raise ValueError(f"{workdir!r} is not a training work directory: it has no {CONFIG_FILE}")
+    config = TrainConfig.load(config_path)
+    genotype = Genotype.load(os.path.join(workdir, GENOTYPE_FILE))
+    if checkpoint is None:
+        checkpoint = trainer.final_checkpoint(workdir) or trainer.latest_backup(workdir)
+        if checkpoint is None:
+            raise ValueError(f"work directory {workdir!r} has no checkpoint yet (neither "
+                             f"{trainer.FINAL_DIR}/ nor {trainer.CHECKPOINT_DIR}/): train first")
+    metrics = {}
+    metrics_path = os.path.join(workdir, METRICS_FILE)
+    if os.path.isfile(metrics_path) and checkpoint == trainer.final_checkpoint(workdir):
+        with open(metrics_path, encoding="utf-8") as f:
+            metrics = json.load(f)
+    model = restore_classifier(genotype, config, checkpoint)
+    return export_classifier(model, genotype, config, export_dir, metrics=metrics,
+                             source_run=workdir, checkpoint=os.path.abspath(checkpoint),
+                             overwrite=overwrite, count_mult_adds=count_mult_adds)
+
+
+def export_from_checkpoint(checkpoint: str, export_dir: str, **kwargs) -> str:
+    """Exports one checkpoint of a training run (its run files are found above it)."""
+    return export_from_workdir(find_run_files(checkpoint), export_dir,
+                               checkpoint=checkpoint, **kwargs)

@@ -1,0 +1,445 @@
+"""Train a classifier from any genotype under any ``tf.distribute`` strategy.
+
+``train(config, workdir)`` builds ``nasnet.networks.build_classifier`` under
+the strategy's scope and runs Keras ``model.fit`` with:
+
+* loss: softmax cross-entropy with label smoothing on the logits, plus
+  ``aux_loss_weight`` x the same on the auxiliary head, plus the layers' L2
+  regularisers (weight decay; Keras adds ``model.losses`` and scales them for
+  the replicas) (slim ``train_image_classifier.py``: ``label_smoothing``,
+  ``weights=0.4`` on ``AuxLogits``);
+* optimizer: ``SlimRMSprop`` (Keras RMSprop with slim's slot initialisation)
+  on a staircase exponential decay, gradients clipped to a global norm after
+  the cross-replica sum (``global_clipnorm``);
+* ScheduledDropPath advanced by ``nasnet.cell.DropPathSchedule`` over
+  ``model.backbone.total_training_steps``;
+* preemption safety: ``tf_keras.callbacks.BackupAndRestore`` saves the model,
+  the optimizer and the position in the run every ``checkpoint_every_steps``
+  steps; a restarted run with the same work directory restores the latest
+  checkpoint and continues from the step after it. The shuffle seed moves with
+  the resumed step, so a resumed run does not replay the same batches.
+* TensorBoard summaries, top-1 / top-5 accuracy on the evaluation split after
+  every ``steps_per_loop`` steps and at the end.
+
+Work directory (only the chief worker writes; other workers write to
+temporary directories that they delete)::
+
+    config.json      the TrainConfig (num_classes set from the dataset)
+    genotype.json    the resolved genotype
+    events.jsonl     one JSON object per line: start, train_begin, checkpoint, loop, end
+    checkpoints/     BackupAndRestore's checkpoints (kept after the run)
+    final/ckpt*      the final weights (tf.train.Checkpoint(model=...)), written atomically
+    metrics.json     final evaluation and run facts
+    tensorboard/     summaries
+
+Example:
+    >>> from transfer import config, trainer
+    >>> result = trainer.train(config.preset("digits_tiny"), "/tmp/run")
+    >>> result.metrics["top1"], result.final_step
+    (0.9..., 300)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import shutil
+import signal
+import time
+from typing import Any, Callable, Iterable
+
+import tensorflow as tf
+import tf_keras
+
+from nasnet import io_utils, networks
+from nasnet.cell import DropPathSchedule
+from nasnet.genotype import Genotype
+from transfer import data, distribute, genotype_source
+from transfer.config import TrainConfig, apply_overrides
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.json"
+GENOTYPE_FILE = "genotype.json"
+EVENTS_FILE = "events.jsonl"
+METRICS_FILE = "metrics.json"
+CHECKPOINT_DIR = "checkpoints"
+FINAL_DIR = "final"
+FINAL_PREFIX = "ckpt"
+TENSORBOARD_DIR = "tensorboard"
+
+#: Config fields that define the run's model and schedule; a work directory
+#: refuses to resume with different values.
+FIXED_ON_RESUME = ("model", "steps_per_loop")
+
+
+@tf_keras.saving.register_keras_serializable(package="transfer")
+class SlimRMSprop(tf_keras.optimizers.RMSprop):
+    """Keras RMSprop with the mean-square slot initialised to 1, as in TF1's
+    ``tf.train.RMSPropOptimizer`` that slim trained with (Keras starts it at 0).
+
+    The update is otherwise the same: ``ms = rho ms + (1 - rho) g^2``,
+    ``mom = momentum mom + lr g / sqrt(ms + epsilon)``, ``w -= mom``.
+    """
+
+    def add_variable_from_reference(self, model_variable, variable_name, shape=None,
+                                    initial_value=None):
+        if variable_name == "velocity" and initial_value is None:
+            dtype = getattr(model_variable, "true_dtype", model_variable.dtype)
+            initial_value = tf.ones(model_variable.shape if shape is None else shape, dtype=dtype)
+        return super().add_variable_from_reference(model_variable, variable_name, shape,
+                                                   initial_value)
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What ``train`` returns. ``model`` holds the final weights."""
+
+    workdir: str
+    config: TrainConfig
+    genotype: Genotype
+    model: tf_keras.Model
+    metrics: dict[str, Any]
+    initial_step: int
+    final_step: int
+    strategy: tf.distribute.Strategy
+
+
+# -- helpers --------------------------------------------------------------------
+
+def latest_backup(workdir: str) -> str | None:
+    """The newest BackupAndRestore checkpoint prefix of a work directory, or None."""
+    return tf.train.latest_checkpoint(os.path.join(workdir, CHECKPOINT_DIR, "chief"))
+
+
+def final_checkpoint(workdir: str) -> str | None:
+    """The final-weights checkpoint prefix of a finished run, or None."""
+    prefix = os.path.join(workdir, FINAL_DIR, FINAL_PREFIX)
+    return prefix if os.path.exists(prefix + ".index") else None
+
+
+def checkpoint_step(prefix: str) -> int:
+    """The optimizer step stored in a training checkpoint (0 when it has none)."""
+    reader = tf.train.load_checkpoint(prefix)
+    keys = [k for k in reader.get_variable_to_shape_map()
+            if k.startswith("model/optimizer/") and k.endswith(
+                ("/_iterations/.ATTRIBUTES/VARIABLE_VALUE", "/iter/.ATTRIBUTES/VARIABLE_VALUE"))]
+    # The outermost optimizer's counter (a LossScaleOptimizer wraps the inner one).
+    return int(reader.get_tensor(min(keys, key=len))) if keys else 0
+
+
+def _weights_l1(model: tf_keras.Model) -> float:
+    """Sum of |w| over the trainable weights: a cheap fingerprint of the weights."""
+    return float(tf.add_n([tf.reduce_sum(tf.abs(tf.cast(v, tf.float64)))
+                           for v in model.trainable_variables]).numpy())
+
+
+def _clean_logs(logs: dict[str, Any] | None) -> dict[str, float]:
+    """Keras metric names -> ours: ``logits_fp32_top1`` -> ``top1``, the aux head's
+    with ``aux_``, the logits' own loss ``logits_loss`` (``loss`` is the total)."""
+    out = {}
+    for key, value in (logs or {}).items():
+        prefix = "val_" if key.startswith("val_") else ""
+        name = key[len(prefix):]
+        if name.startswith("aux_logits_fp32_"):
+            name = "aux_" + name[len("aux_logits_fp32_"):]
+        elif name == "logits_fp32_loss":
+            name = "logits_loss"
+        elif name.startswith("logits_fp32_"):
+            name = name[len("logits_fp32_"):]
+        out[prefix + name] = float(value)
+    return out
+
+
+class EventLog:
+    """Appends JSON lines to ``events.jsonl`` (chief only) and logs them."""
+
+    def __init__(self, path: str | None):
+        self.path = path
+
+    def write(self, event: str, **fields) -> None:
+        record = {"event": event, "time": time.time(), **fields}
+        log.info("%s", json.dumps(record, sort_keys=True))
+        if self.path is None:
+            return
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record, sort_keys=True) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+
+class ProgressLog(tf_keras.callbacks.Callback):
+    """Writes train_begin (with the restored step), checkpoint and per-loop events."""
+
+    def __init__(self, events: EventLog, global_batch: int, checkpoint_every: int):
+        super().__init__()
+        self.events = events
+        self.global_batch = global_batch
+        self.checkpoint_every = checkpoint_every
+        self._loop_start = (0, 0.0)
+
+    def _step(self) -> int:
+        return int(self.model.optimizer.iterations.numpy())
+
+    def on_train_begin(self, logs=None):
+        # Runs after BackupAndRestore.on_train_begin (earlier in the list): the
+        # step and weights are the restored ones.
+        self.events.write("train_begin", step=self._step(), weights_l1=_weights_l1(self.model))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._loop_start = (self._step(), time.perf_counter())
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = self._step()
+        if step % self.checkpoint_every == 0:
+            self.events.write("checkpoint", step=step, weights_l1=_weights_l1(self.model))
+
+    def on_epoch_end(self, epoch, logs=None):
+        step = self._step()
+        start_step, start_time = self._loop_start
+        seconds = time.perf_counter() - start_time
+        steps = step - start_step
+        self.events.write("loop", epoch=int(epoch), step=step, steps=steps, seconds=seconds,
+                          images_per_second=steps * self.global_batch / max(seconds, 1e-9),
+                          **_clean_logs(logs))
+
+
+class KillAtStep(tf_keras.callbacks.Callback):
+    """Testing aid: SIGKILLs this process after optimizer step ``step`` (after that
+    step's checkpoint, if any), as a preemption would: no cleanup runs."""
+
+    def __init__(self, step: int):
+        super().__init__()
+        if step < 1:
+            raise ValueError(f"the kill step must be >= 1, got {step}")
+        self.step = step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations.numpy()) >= self.step:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def learning_rate_schedule(config: TrainConfig, global_batch: int, train_examples: int):
+    """``ExponentialDecay(lr(global_batch), decay_steps, decay_rate, staircase=True)``
+    (slim ``_configure_learning_rate``, ``learning_rate_decay_type='exponential'``)."""
+    opt = config.optimizer
+    return tf_keras.optimizers.schedules.ExponentialDecay(
+        initial_learning_rate=opt.learning_rate(global_batch),
+        decay_steps=opt.decay_steps(train_examples, global_batch),
+        decay_rate=opt.decay_rate, staircase=True)
+
+
+def make_optimizer(config: TrainConfig, global_batch: int, train_examples: int):
+    """SlimRMSprop on ``learning_rate_schedule``, clipped to a global norm."""
+    opt = config.optimizer
+    schedule = learning_rate_schedule(config, global_batch, train_examples)
+    return SlimRMSprop(learning_rate=schedule, rho=opt.rmsprop_decay, momentum=opt.momentum,
+                       epsilon=opt.epsilon, global_clipnorm=opt.clip_global_norm)
+
+
+def compile_classifier(model: tf_keras.Model, config: TrainConfig, optimizer) -> None:
+    """Losses (label smoothing, aux weight), metrics (top-1, top-5), XLA by flag."""
+    def xent():
+        return tf_keras.losses.CategoricalCrossentropy(
+            from_logits=True, label_smoothing=config.label_smoothing)
+
+    losses, weights = {"logits": xent()}, {"logits": 1.0}
+    if config.model.use_aux_head:
+        losses["aux_logits"] = xent()
+        weights["aux_logits"] = config.aux_loss_weight
+    k = min(5, config.model.num_classes)
+    model.compile(optimizer=optimizer, loss=losses, loss_weights=weights,
+                  metrics={"logits": [tf_keras.metrics.CategoricalAccuracy(name="top1"),
+                                      tf_keras.metrics.TopKCategoricalAccuracy(k=k, name="top5")]},
+                  jit_compile=config.xla, steps_per_execution=config.steps_per_execution)
+
+
+def _check_workdir(workdir: str, config: TrainConfig, genotype: Genotype) -> bool:
+    """True when the work directory holds an earlier run of the same model."""
+    config_path = os.path.join(workdir, CONFIG_FILE)
+    if not os.path.exists(config_path):
+        if latest_backup(workdir):
+            raise ValueError(f"work directory {workdir!r} has checkpoints but no {CONFIG_FILE}; "
+                             f"it was not made by this trainer (use a new directory)")
+        return False
+    old = TrainConfig.load(config_path)
+    diffs = [f"{name}: {getattr(old, name)!r} -> {getattr(config, name)!r}"
+             for name in FIXED_ON_RESUME if getattr(old, name) != getattr(config, name)]
+    old_genotype = Genotype.load(os.path.join(workdir, GENOTYPE_FILE))
+    if old_genotype.fingerprint() != genotype.fingerprint():
+        diffs.append(f"genotype: {old_genotype.fingerprint()} -> {genotype.fingerprint()}")
+    if diffs:
+        raise ValueError(
+            f"work directory {workdir!r} holds a run with a different model, so it cannot "
+            f"continue it; use a new work directory. Differences: " + "; ".join(diffs))
+    return True
+
+
+def _check_xla(config: TrainConfig, strategy: tf.distribute.Strategy) -> None:
+    """XLA with several replicas on logical CPU devices fails at the first step in
+    TensorFlow 2.20 ("Trying to access resource ... located in device CPU:1 from
+    device CPU:0", the XLA known issue on variables of other devices): refuse it
+    up front. (Measured in benchmarks/transfer_throughput.py.)"""
+    if not config.xla or strategy.num_replicas_in_sync < 2:
+        return
+    if not isinstance(strategy, tf.distribute.MirroredStrategy):
+        return
+    devices = [str(d).upper() for d in strategy.extended.worker_devices]
+    if any("CPU" in d for d in devices):
+        raise ValueError(
+            f"xla=true with {strategy.num_replicas_in_sync} replicas on logical CPU devices is "
+            f"not supported by TensorFlow (XLA cannot read a variable of one CPU device from "
+            f"another); use XLA with one device on a CPU, or mirrored on GPUs")
+
+
+class _precision:
+    """Sets the global Keras dtype policy for a block, then restores it."""
+
+    def __init__(self, policy: str):
+        self.policy = policy
+
+    def __enter__(self):
+        self.previous = tf_keras.mixed_precision.global_policy()
+        tf_keras.mixed_precision.set_global_policy(self.policy)
+
+    def __exit__(self, *exc):
+        tf_keras.mixed_precision.set_global_policy(self.previous)
+
+
+def _write_final_weights(model: tf_keras.Model, workdir: str, chief: bool, worker: str) -> None:
+    """All workers save (reading synced variables needs every worker); the chief's
+    copy lands atomically in ``final/`` (temp directory, then rename)."""
+    ckpt = tf.train.Checkpoint(model=model)
+    tmp = os.path.join(workdir, f".final.tmp-{worker}-{os.getpid()}")
+    ckpt.write(os.path.join(tmp, FINAL_PREFIX))
+    if not chief:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    final = os.path.join(workdir, FINAL_DIR)
+    old = None
+    if os.path.exists(final):
+        old = final + f".old-{os.getpid()}"
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# -- the run ----------------------------------------------------------------------
+
+def train(config: TrainConfig, workdir: str, *, genotype: Genotype | None = None,
+          strategy: tf.distribute.Strategy | None = None,
+          callbacks: Iterable[tf_keras.callbacks.Callback] = (),
+          zoo_dir: str | None = None, verbose: int = 0) -> TrainResult:
+    """Trains (or continues) the run in ``workdir``; see the module docstring.
+
+    Args:
+        config: the run's config; ``model.num_classes`` is set from the dataset.
+        workdir: the run's directory; an earlier run of the same model there is
+            continued from its latest checkpoint.
+        genotype: the architecture; None resolves ``config.genotype``
+            (``transfer.genotype_source``).
+        strategy: None makes ``config.strategy`` (create it first thing in a
+            process for ``multi_worker_mirrored``).
+        callbacks: extra Keras callbacks, run after the built-in ones.
+        zoo_dir: the model zoo for ``zoo:NAME`` genotypes.
+        verbose: Keras ``fit`` verbosity.
+    """
+    if strategy is None:
+        strategy = distribute.make_strategy(config.strategy, config.tpu_address)
+    _check_xla(config, strategy)
+    if genotype is None:
+        genotype = genotype_source.resolve(config.genotype, zoo_dir=zoo_dir)
+    image_size = config.model.image_size
+    info = data.dataset_info(config.data, image_size)
+    config = apply_overrides(config, {"model.num_classes": int(info.num_classes)})
+    workdir = os.path.abspath(workdir)
+    chief = distribute.is_chief(strategy)
+    worker = distribute.worker_id(strategy)
+    resuming = _check_workdir(workdir, config, genotype)
+    if chief:
+        os.makedirs(workdir, exist_ok=True)
+        # genotype.json first: a config.json on disk implies its genotype.json.
+        genotype.save(os.path.join(workdir, GENOTYPE_FILE))
+        io_utils.atomic_write_text(os.path.join(workdir, CONFIG_FILE), config.to_json() + "\n")
+    events = EventLog(os.path.join(workdir, EVENTS_FILE) if chief else None)
+
+    global_batch = distribute.global_batch_size(config.per_replica_batch_size, strategy)
+    train_split = config.data.train_split.split("[")[0].strip()
+    train_examples = info.split_sizes.get(train_split) or 0
+    if config.data.train_split != train_split or not train_examples:
+        # A sliced split: count it.
+        train_examples = _count_examples(config, image_size)
+    backup = latest_backup(workdir)
+    resume_step = checkpoint_step(backup) if backup else 0
+    policy = distribute.precision_policy(config.mixed_precision, strategy)
+    events.write("start", workdir=workdir, resumed_from_step=resume_step,
+                 checkpoint=backup, resuming=resuming, global_batch=global_batch,
+                 policy=policy, xla=config.xla, genotype=genotype.fingerprint(),
+                 dataset=config.data.dataset, train_examples=train_examples,
+                 learning_rate=config.optimizer.learning_rate(global_batch),
+                 **distribute.describe(strategy))
+
+    tf_keras.utils.set_random_seed(config.seed)
+    eval_batch = config.eval_batch_size or global_batch
+    with _precision(policy):
+        with strategy.scope():
+            model = networks.build_classifier(genotype, config.model)
+            optimizer = make_optimizer(config, global_batch, train_examples)
+            compile_classifier(model, config, optimizer)
+        with_aux = config.model.use_aux_head
+        train_ds = data.make_dataset(config.data, config.data.train_split, training=True,
+                                     image_size=image_size, batch_size=global_batch,
+                                     num_classes=config.model.num_classes, with_aux=with_aux,
+                                     seed=config.seed + resume_step)
+        eval_ds = data.make_dataset(config.data, config.data.eval_split, training=False,
+                                    image_size=image_size, batch_size=eval_batch,
+                                    num_classes=config.model.num_classes, with_aux=with_aux)
+        tensorboard_dir = os.path.join(workdir, TENSORBOARD_DIR)
+        all_callbacks = [
+            tf_keras.callbacks.BackupAndRestore(os.path.join(workdir, CHECKPOINT_DIR),
+                                                save_freq=config.checkpoint_every_steps,
+                                                delete_checkpoint=False),
+            DropPathSchedule(config.model.backbone.total_training_steps),
+            tf_keras.callbacks.TensorBoard(tensorboard_dir, update_freq=config.log_every_steps,
+                                           write_graph=False, profile_batch=0),
+            ProgressLog(events, global_batch, config.checkpoint_every_steps),
+            *callbacks,
+        ]
+        started = time.perf_counter()
+        model.fit(train_ds, epochs=config.train_steps // config.steps_per_loop,
+                  steps_per_epoch=config.steps_per_loop, validation_data=eval_ds,
+                  validation_steps=config.eval_steps, callbacks=all_callbacks,
+                  verbose=verbose)
+        train_seconds = time.perf_counter() - started
+        final_step = int(model.optimizer.iterations.numpy())
+        results = model.evaluate(eval_ds, steps=config.eval_steps, return_dict=True, verbose=0)
+    _write_final_weights(model, workdir, chief, worker)
+    metrics = {**_clean_logs(results),
+               "eval_split": config.data.eval_split, "dataset": config.data.dataset,
+               "num_classes": config.model.num_classes, "final_step": final_step,
+               "initial_step": resume_step, "global_batch": global_batch,
+               "replicas": int(strategy.num_replicas_in_sync), "policy": policy,
+               "xla": config.xla, "train_seconds_this_run": train_seconds,
+               "genotype_fingerprint": genotype.fingerprint()}
+    if chief:
+        io_utils.atomic_write_json(os.path.join(workdir, METRICS_FILE), metrics)
+    events.write("end", **{k: v for k, v in metrics.items() if k != "genotype_fingerprint"})
+    return TrainResult(workdir=workdir, config=config, genotype=genotype, model=model,
+                       metrics=metrics, initial_step=resume_step, final_step=final_step,
+                       strategy=strategy)
+
+
+def _count_examples(config: TrainConfig, image_size: int) -> int:
+    """Examples in the (possibly sliced) training split."""
+    ds = data._source(config.data, config.data.train_split, image_size, shuffle_files=False)
+    count = int(ds.cardinality().numpy())
+    if count < 0:  # unknown: count by reading it once
+        count = sum(1 for _ in ds)
+    if count < 1:
+        raise ValueError(f"training split {config.data.train_split!r} of "
+                         f"{config.data.dataset!r} is empty")
+    return count
