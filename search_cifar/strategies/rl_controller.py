@@ -345,14 +345,28 @@ class RLStrategy(Strategy):
         advantages = [b[1] for b in self._buffer]
         old = [b[2] for b in self._buffer] if c.algorithm == "ppo" else None
         steps = c.ppo_epochs if c.algorithm == "ppo" else 1
-        for _ in range(steps):
-            _, grads = self._controller.loss_and_grads(
+        for epoch in range(steps):
+            loss, grads = self._controller.loss_and_grads(
                 choices, advantages, entropy_weight=c.entropy_weight, old_log_probs=old,
                 clip=c.ppo_clip)
+            if epoch == 0:
+                _, entropy = self._controller.log_probs_and_entropy(choices)
+                # Logging only (diagnostics()); not part of the state.
+                self._last_update = {"loss": float(loss),
+                                     "entropy": float(np.mean(entropy))}
             self._optimizer.apply(self._controller.weights,
                                   clip_by_global_norm(grads, c.grad_clip_norm))
         self._buffer = []
         self._num_updates += 1
+
+    def diagnostics(self) -> dict[str, float]:
+        """The last update's loss and mean policy entropy (nats, summed over
+        decisions) and the baseline, for TensorBoard (``search_cifar/report.py``)."""
+        out = dict(getattr(self, "_last_update", {}))
+        if self.baseline is not None:
+            out["baseline"] = float(self.baseline)
+        out["updates"] = float(self._num_updates)
+        return out
 
     # -- introspection (tests, logging) ---------------------------------------
     def probabilities(self, choices_batch) -> np.ndarray:

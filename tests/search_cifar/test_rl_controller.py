@@ -385,3 +385,16 @@ def test_options_accept_numpy_scalars_and_stay_json_serialisable():
     s = _make((3, 3), learning_rate=np.float32(0.01), batch_size=np.int64(2))
     json.dumps(s.get_state())
     assert isinstance(s.config.batch_size, int)
+
+
+def test_diagnostics_report_the_last_update_for_tensorboard():
+    from search_cifar import strategies
+    from search_cifar.space import CategoricalSpace
+    s = strategies.make("rl", CategoricalSpace((3, 3)), seed=0)
+    assert s.diagnostics() == {"updates": 0.0}
+    for _ in range(3):
+        p = s.ask()
+        s.tell(p, float(p.choices[0] == 0))
+    d = s.diagnostics()
+    assert d["updates"] == s.num_updates >= 1 and set(d) == {"loss", "entropy", "baseline", "updates"}
+    assert 0.0 < d["entropy"] <= 2 * np.log(3) + 1e-6
