@@ -13,7 +13,9 @@ proposals, box head, NMS), each inside one ``tf.function``.
 Runs alternate between the two detectors (A B A B ...) so load from other
 processes on a shared machine hits both alike. Prints training and inference
 images/second (wall clock) and CPU seconds per step (this process's threads),
-and the ratios NASNet / ResNet-50.
+and the ratios NASNet / ResNet-50; also the backbones' forward pass alone
+(at small inputs the shared R-CNN heads, 512 sampled / 1,000 proposed boxes
+through four 256-filter convolutions, dominate both detectors' cost).
 
     .venv/bin/python benchmarks/detection_throughput.py                      # 256 px, batch 2
     .venv/bin/python benchmarks/detection_throughput.py --size=512 --nasnet_size=6@4032 \\
@@ -77,9 +79,15 @@ def build(kind: str, args, data_dir: str):
                     image_shape=labels["image_info"][:, 1, :], training=False)
         return out["num_detections"]
 
+    @tf.function
+    def backbone_step(images):
+        return tf.add_n([tf.reduce_sum(v) for v in model.backbone(images, training=False)
+                         .values()])
+
     return {"model": model, "batch": batch,
             "train": lambda: train_step(batch),
             "infer": lambda: infer_step(batch[0], batch[1]),
+            "backbone": lambda: backbone_step(batch[0]),
             "params": model.count_params(), "backbone_params": model.backbone.count_params()}
 
 
@@ -118,12 +126,14 @@ def main(argv=None) -> int:
             d["train"]()
             t1 = time.perf_counter()
             d["infer"]()
+            d["backbone"]()
             print(f"{kind:9s} params {d['params']:>11,} (backbone {d['backbone_params']:>11,}); "
                   f"build {t0 - start:5.1f} s, first train step {t1 - t0:5.1f} s, first "
                   f"inference {time.perf_counter() - t1:5.1f} s", flush=True)
 
-    results = {kind: {"train": [], "infer": []} for kind in detectors}
-    for phase in ("train", "infer"):
+    phases = ("train", "infer", "backbone")
+    results = {kind: {phase: [] for phase in phases} for kind in detectors}
+    for phase in phases:
         for _ in range(args.repeats):
             for kind, d in detectors.items():
                 results[kind][phase].append(timed(d[phase], args.steps))
@@ -132,7 +142,7 @@ def main(argv=None) -> int:
           f"{args.steps} steps x {args.repeats} rounds (median); NASNet: {args.genotype} "
           f"{args.nasnet_size}")
     print(f"{'backbone':10s} {'train img/s':>12s} {'train CPU s/step':>17s} "
-          f"{'infer img/s':>12s} {'infer CPU s/step':>17s}")
+          f"{'infer img/s':>12s} {'infer CPU s/step':>17s} {'backbone-only img/s':>20s}")
     summary = {}
     for kind, phases in results.items():
         row = {}
@@ -142,13 +152,15 @@ def main(argv=None) -> int:
             row[phase] = (args.batch / wall, cpu)
         summary[kind] = row
         print(f"{kind:10s} {row['train'][0]:12.2f} {row['train'][1]:17.2f} "
-              f"{row['infer'][0]:12.2f} {row['infer'][1]:17.2f}")
+              f"{row['infer'][0]:12.2f} {row['infer'][1]:17.2f} {row['backbone'][0]:20.2f}")
     train_ratio = summary["nasnet"]["train"][0] / summary["resnet50"]["train"][0]
     infer_ratio = summary["nasnet"]["infer"][0] / summary["resnet50"]["infer"][0]
     cpu_train = summary["resnet50"]["train"][1] / summary["nasnet"]["train"][1]
     cpu_infer = summary["resnet50"]["infer"][1] / summary["nasnet"]["infer"][1]
+    backbone_ratio = summary["nasnet"]["backbone"][0] / summary["resnet50"]["backbone"][0]
     print(f"\nratio NASNet / ResNet-50 images/s: training {train_ratio:.2f}, inference "
-          f"{infer_ratio:.2f} (by CPU time: training {cpu_train:.2f}, inference {cpu_infer:.2f})")
+          f"{infer_ratio:.2f} (by CPU time: training {cpu_train:.2f}, inference "
+          f"{cpu_infer:.2f}); backbone forward alone {backbone_ratio:.2f}")
     return 0
 
 

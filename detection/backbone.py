@@ -29,7 +29,7 @@ Example:
     >>> model = factory.build_backbone(tf_keras.layers.InputSpec(shape=[None, 128, 128, 3]),
     ...                                cfg, common.NormActivation())
     >>> {k: v.as_list() for k, v in model.output_specs.items()}
-    {'3': [None, 16, 16, 40], '4': [None, 8, 8, 80], '5': [None, 4, 4, 160]}
+    {'3': [None, 16, 16, 60], '4': [None, 8, 8, 120], '5': [None, 4, 4, 240]}
 """
 
 from __future__ import annotations

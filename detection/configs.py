@@ -205,7 +205,7 @@ def fasterrcnn_nasnet_fpn_shapes() -> cfg.ExperimentConfig:
 
     Our choice, sized for the README's offline demo (2 CPU cores, < 30 min):
     NASNet-A 1 @ 384 (F = 16) with a half-width mobile ImageNet stem (levels 3..5), FPN of 64
-    filters, anchors of 16 / 32 / 64 px (objects are 12..56 px), 64 RPN anchors
+    filters, anchors of 16 / 32 / 64 px (objects are 14..56 px), 64 RPN anchors
     and 64 RoIs per image, one 256-unit fully connected box head, Adam with a
     cosine decay. Weight decay is off (from-scratch training for ~1,000 steps).
     """
@@ -344,7 +344,9 @@ def check(params: cfg.ExperimentConfig) -> cfg.ExperimentConfig:
     try:
         params.validate()
     except KeyError as e:
-        raise ValueError(f"inconsistent experiment config: {e.args[0] if e.args else e}") from None
+        raise ValueError(
+            f"inconsistent experiment config: {e.args[0] if e.args else e} (restrictions: "
+            f"{list(getattr(params, '_restrictions', []))})") from None
     return params
 
 

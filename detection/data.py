@@ -21,12 +21,12 @@ Examples:
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 
 from absl import app, flags
 
 from detection import cli, shapes, tfrecords
+from nasnet import io_utils
 
 COMMANDS = ("shapes", "coco")
 # Names differ from create_coco_tf_record's flags (image_dir, num_shards, ...),
@@ -60,7 +60,9 @@ def _main(command: str) -> int:
     files = tfrecords.convert_split(annotations, cli.abspath(FLAGS.images),
                                     os.path.join(output_dir, FLAGS.split), FLAGS.shards)
     if FLAGS.split == "val":
-        shutil.copyfile(annotations, os.path.join(output_dir, os.path.basename(annotations)))
+        with open(annotations, "rb") as f:
+            io_utils.atomic_write_bytes(os.path.join(output_dir, os.path.basename(annotations)),
+                                        f.read())
     print(f"{FLAGS.split}: {len(files)} TFRecord file(s) in {output_dir}")
     return 0
 

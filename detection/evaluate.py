@@ -79,9 +79,11 @@ def _main() -> int:
                 output_dir, FLAGS.batch_size, saved_model=source)
             print(evaluate_lib.format_metrics(metrics))
         else:
-            from detection import configs  # TensorFlow and official.vision: models only
             checkpoint = cli.abspath(FLAGS.checkpoint)
             is_dir = os.path.isdir(checkpoint)
+            if FLAGS.wait and not is_dir:
+                raise ValueError("--wait needs a checkpoint directory, not a prefix")
+            from detection import configs  # TensorFlow and official.vision: models only
             model_dir = cli.abspath(FLAGS.model_dir) or (
                 checkpoint if is_dir else os.path.dirname(checkpoint))
             params = configs.load_experiment(
@@ -94,8 +96,6 @@ def _main() -> int:
                     timeout_s=FLAGS.timeout_s, final_step=params.trainer.train_steps,
                     batch_size=FLAGS.batch_size)
             else:
-                if FLAGS.wait:
-                    raise ValueError("--wait needs a checkpoint directory, not a prefix")
                 evaluate_lib.load_ground_truth(annotation_file)
                 detector = evaluate_lib.CheckpointDetector(params).load(checkpoint)
                 metrics = evaluate_lib.evaluate_detector(

@@ -196,6 +196,14 @@ def _tfrecord_files(source: str) -> list[str]:
     return files
 
 
+def _decode(encoded) -> np.ndarray:
+    """JPEG / PNG bytes -> uint8 [H, W, 3], decoded as official.vision's input pipeline
+    does (``tf.io.decode_image``): JPEG decoders differ in the last bit, and a model
+    is best scored on the pixels it was trained on."""
+    import tensorflow as tf
+    return tf.io.decode_image(encoded, channels=3, expand_animations=False).numpy()
+
+
 def iter_images(coco_gt, source: str) -> Iterator[tuple[int, np.ndarray]]:
     """``(image_id, uint8 [H, W, 3])`` for every image of the annotation file.
 
@@ -205,15 +213,15 @@ def iter_images(coco_gt, source: str) -> Iterator[tuple[int, np.ndarray]]:
     """
     images = coco_gt.dataset["images"]
     if os.path.isdir(source):
-        from PIL import Image
         missing = [im["file_name"] for im in images
                    if not os.path.isfile(os.path.join(source, im["file_name"]))]
         if missing:
             raise ValueError(f"{len(missing)} image(s) of the annotation file are not in "
                              f"{source!r}, e.g. {missing[:3]}")
+        import tensorflow as tf
         for im in images:
-            with Image.open(os.path.join(source, im["file_name"])) as pil:
-                yield im["id"], np.asarray(pil.convert("RGB"))
+            encoded = tf.io.read_file(os.path.join(source, im["file_name"]))
+            yield im["id"], _decode(encoded)
         return
     files = _tfrecord_files(source)
     if not files:
@@ -229,9 +237,7 @@ def iter_images(coco_gt, source: str) -> Iterator[tuple[int, np.ndarray]]:
         key = example["image/source_id"].numpy().decode("utf-8")
         if key in wanted and key not in found:
             found[key] = True
-            image = tf.io.decode_image(example["image/encoded"], channels=3,
-                                       expand_animations=False)
-            yield wanted[key], image.numpy()
+            yield wanted[key], _decode(example["image/encoded"])
     missing = sorted(set(wanted) - set(found))
     if missing:
         raise ValueError(f"{len(missing)} image(s) of the annotation file are not in the "

@@ -145,14 +145,14 @@ def export_detector(params, checkpoint: str, export_dir: str, *,
     if os.path.exists(export_dir) and not overwrite:
         raise ValueError(f"export directory {export_dir!r} already exists "
                          f"(pass --overwrite to replace it)")
+    if params.task.model.backbone.type != nasnet_backbone.BACKBONE_TYPE:
+        raise ValueError(f"export_detector exports NASNet detectors; this experiment's "
+                         f"backbone is {params.task.model.backbone.type!r}")
     metrics = _read_metrics(metrics_file)
     labels = _label_map(annotation_file)
     module = serving_module(params)
     prefix = restore(module.model, checkpoint, params)
     backbone = module.model.backbone
-    if not isinstance(backbone, nasnet_backbone.NasnetFpnBackbone):
-        raise ValueError(f"export_detector exports NASNet detectors; this backbone is "
-                         f"{type(backbone).__name__}")
     parent = os.path.dirname(export_dir)
     os.makedirs(parent, exist_ok=True)
     tmp = os.path.join(parent, f".{os.path.basename(export_dir)}.tmp-{os.getpid()}")

@@ -38,11 +38,7 @@ _SAVED_MODEL_VARIABLES = os.path.join("variables", "variables")
 
 def zoo_entry_dir(name: str, zoo_dir: str | None = None) -> str:
     """The directory of model-zoo entry ``name`` (``model_zoo.registry``)."""
-    try:
-        from model_zoo import registry
-    except ImportError as e:
-        raise ValueError(f"cannot resolve 'zoo:{name}': the model zoo is not available "
-                         f"({e})") from None
+    from model_zoo import registry
     return registry.Zoo(zoo_dir).entry_dir(name)
 
 

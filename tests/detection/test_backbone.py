@@ -8,6 +8,7 @@ from official.vision.configs import common
 from official.vision.modeling.backbones import factory
 
 from detection import backbone, weights
+from nasnet import cell as nas_cell
 from nasnet import known_genotypes, networks
 
 TINY = backbone.NasnetBackboneConfig(genotype="pnasnet_5", size="1@80", min_level=3)
@@ -69,6 +70,22 @@ def test_builder_rejects_other_types():
     with pytest.raises(ValueError, match="build_nasnet got a backbone config of type 'resnet'"):
         backbone.build_nasnet(tf_keras.layers.InputSpec(shape=[None, 64, 64, 3]),
                               backbone.Backbone(type="resnet"), common.NormActivation())
+
+
+def test_drop_path_schedule_follows_the_global_step():
+    from detection import task, train_lib
+    model = _build(TINY.replace(drop_path_keep_prob=0.7, total_training_steps=100))
+    cells = [c for c in nas_cell.nas_cells(model) if c.uses_drop_path]
+    assert cells and all(float(c.drop_path_progress.numpy()) == 0.0 for c in cells)
+    assert task.update_drop_path(model, 50, 100) == 0.5
+    assert all(float(c.drop_path_progress.numpy()) == 0.5 for c in cells)
+
+    class Trainer:  # what the Orbit action reads
+        global_step = tf.Variable(250, dtype=tf.int64)
+
+    Trainer.model = model
+    train_lib._DropPathAction(Trainer, 100)(None)  # pylint: disable=protected-access
+    assert all(float(c.drop_path_progress.numpy()) == 1.0 for c in cells)
 
 
 def test_config_round_trip():

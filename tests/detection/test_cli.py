@@ -91,3 +91,24 @@ def test_offline_demo_in_miniature(tmp_path):
                 "--min_score=0")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len([f for f in os.listdir(run / "drawn") if f.endswith(".png")]) == 2
+
+
+@pytest.mark.parametrize("module, args, message", [
+    ("detection.evaluate", ["--annotation_file=a.json", "--output_dir=o"],
+     "give exactly one of --detections_json, --checkpoint, --saved_model (got none)"),
+    ("detection.evaluate", ["--annotation_file=a.json", "--output_dir=o", "--checkpoint=c",
+                            "--saved_model=s"], "give exactly one of"),
+    ("detection.evaluate", ["--annotation_file=a.json", "--output_dir=o", "--saved_model=s"],
+     "--images (image directory or TFRecord pattern) is needed"),
+    ("detection.evaluate", ["--annotation_file=a.json", "--output_dir=o", "--images=i",
+                            "--checkpoint=/no/ckpt-1", "--wait"],
+     "--wait needs a checkpoint directory"),
+    ("detection.draw", ["--annotation_file=a.json", "--images=i", "--output_dir=o"],
+     "give exactly one of --saved_model and --detections_json"),
+    ("detection.data", ["coco", "--output_dir=o"], "coco needs --annotations and --images"),
+])
+def test_binaries_reject_bad_flags(tmp_path, module, args, message):
+    proc = _run(module, *[a.replace("=o", f"={tmp_path / 'o'}") for a in args])
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "o").exists()

@@ -16,7 +16,7 @@ import tensorflow as tf
 import tf_keras
 from official.core import task_factory
 
-from detection import backbone, configs, evaluate_lib, export_lib, shapes, tfrecords
+from detection import backbone, configs, evaluate_lib, export_lib, shapes, tfrecords, weights
 from detection import task as detection_task  # noqa: F401  (registers the task)
 
 OVERRIDES = {
@@ -114,6 +114,36 @@ def test_export_matches_the_model_and_enters_the_zoo(setup):
     manifest = export_lib.register(export_dir, "tiny_amoeba_fpn", str(root / "zoo"))
     assert manifest.task == "detection" and manifest.metrics["AP50"] == 0.5
 
+    # The zoo entry initialises a backbone (weights only), through the task's initialize.
+    params.task.init_checkpoint = "zoo:tiny_amoeba_fpn"
+    params.task.init_checkpoint_modules = "backbone"
+    os.environ["NASNET_ZOO_DIR"] = str(root / "zoo")
+    try:
+        fresh = setup["task"].build_model()
+        setup["task"].initialize(fresh)
+    finally:
+        del os.environ["NASNET_ZOO_DIR"]
+        params.task.init_checkpoint = None
+    for a, b in zip(model.backbone.weights, fresh.backbone.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert "model/backbone/" in weights.restore_backbone(
+        fresh.backbone, "zoo:tiny_amoeba_fpn", str(root / "zoo"))
+
+
+def test_export_refuses_bad_input_before_building(setup, tmp_path):
+    params = setup["params"]
+    with pytest.raises(ValueError, match="metrics file .* does not exist"):
+        export_lib.export_detector(params, "unused", str(tmp_path / "e"),
+                                   metrics_file=str(tmp_path / "none.json"))
+    other = configs.load_experiment("fasterrcnn_nasnet_fpn_shapes", validate=False,
+                                    params_override="task.model.backbone.type=resnet")
+    with pytest.raises(ValueError, match="exports NASNet detectors; .* 'resnet'"):
+        export_lib.export_detector(other, "unused", str(tmp_path / "e"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no checkpoint in directory"):
+        export_lib.restore(setup["model"], str(tmp_path / "empty"), params)
+    assert not (tmp_path / "e").exists()
+
 
 def test_checkpoint_of_another_backbone_is_refused_without_metrics(setup):
     from official.vision.modeling.backbones import resnet
@@ -127,6 +157,12 @@ def test_checkpoint_of_another_backbone_is_refused_without_metrics(setup):
         f.write('model_checkpoint_path: "ckpt-3"\n')
     out = root / "eval_bad"
     detector = evaluate_lib.CheckpointDetector(params, model=model)
+    with pytest.raises(ValueError, match="load.checkpoint. first"):
+        detector(np.zeros((1, 64, 64, 3), np.uint8))
+    with pytest.raises(ValueError, match="no checkpoint in"):
+        evaluate_lib.evaluate_checkpoints(
+            params, str(root / "logs"), os.path.join(setup["data_dir"], "instances_val.json"),
+            "unused", str(out), detector=detector)
     with pytest.raises(ValueError, match="does not hold this detector .nasnet amoebanet_a"):
         evaluate_lib.evaluate_checkpoints(
             params, str(bad_dir), os.path.join(setup["data_dir"], "instances_val.json"),
