@@ -56,6 +56,7 @@ def child(args) -> dict:
     cfg = config_lib.preset("nasnet_a_mobile", {
         "model.image_size": args.image_size, "xla": bool(xla), "mixed_precision": "float32",
         "per_replica_batch_size": args.global_batch // replicas, "strategy": strategy_name})
+    trainer.check_xla(cfg, strategy)      # XLA over logical CPUs: refused, as in training
     tf_keras.utils.set_random_seed(0)
     with strategy.scope():
         model = networks.build_classifier(known_genotypes.NASNET_A, cfg.model)
@@ -122,7 +123,8 @@ def main(argv=None) -> int:
         if proc.returncode or not lines:
             print(f"{setting}: FAILED (exit {proc.returncode})\n{proc.stderr[-3000:]}",
                   flush=True)
-            rows.append({"setting": setting, "error": proc.stderr.strip().splitlines()[-1:]})
+            last = (proc.stderr.strip().splitlines() or ["?"])[-1]
+            rows.append({"setting": setting, "error": last[:200]})
             continue
         row = json.loads(lines[-1][len("RESULT "):])
         rows.append(row)

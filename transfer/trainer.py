@@ -278,7 +278,7 @@ def _check_workdir(workdir: str, config: TrainConfig, genotype: Genotype) -> boo
     return True
 
 
-def _check_xla(config: TrainConfig, strategy: tf.distribute.Strategy) -> None:
+def check_xla(config: TrainConfig, strategy: tf.distribute.Strategy) -> None:
     """XLA with several replicas on logical CPU devices fails at the first step in
     TensorFlow 2.20 ("Trying to access resource ... located in device CPU:1 from
     device CPU:0", the XLA known issue on variables of other devices): refuse it
@@ -350,7 +350,7 @@ def train(config: TrainConfig, workdir: str, *, genotype: Genotype | None = None
     """
     if strategy is None:
         strategy = distribute.make_strategy(config.strategy, config.tpu_address)
-    _check_xla(config, strategy)
+    check_xla(config, strategy)
     if genotype is None:
         genotype = genotype_source.resolve(config.genotype, zoo_dir=zoo_dir)
     image_size = config.model.image_size
