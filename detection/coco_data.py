@@ -104,7 +104,8 @@ def validate_detections(detections: Any, coco_gt) -> list[dict[str, Any]]:
                         and math.isfinite(v) for v in bbox) or bbox[2] < 0 or bbox[3] < 0):
             raise ValueError(f"detection {i}: bbox must be [x, y, width, height] of finite "
                              f"numbers with width, height >= 0, got {bbox!r}")
-        if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
+        if (isinstance(score, bool) or not isinstance(score, (int, float))
+                or not math.isfinite(score)):
             raise ValueError(f"detection {i}: score must be a finite number, got {score!r}")
         if det["image_id"] not in image_ids:
             unknown_images.add(det["image_id"])
