@@ -278,7 +278,7 @@ def _read_json(path: str, what: str) -> Any:
 
 
 class Zoo:
-    """A zoo directory (``default_zoo_dir()`` when None)."""
+    """A zoo directory (``nasnet.artifacts.default_zoo_dir()`` when None)."""
 
     def __init__(self, root: str | None = None):
         self.root = (os.path.abspath(os.path.expanduser(root)) if root

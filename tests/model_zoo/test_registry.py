@@ -227,6 +227,11 @@ def test_add_refuses_a_malformed_export_info(zoo, tmp_path):
         json.dump({**info, "colour": "blue"}, f)
     with pytest.raises(registry.ZooError, match=r"unknown field\(s\) \['colour'\]"):
         zoo.add(export, "b")
+    torn = zoo_helpers.fake_export(tmp_path / "export3")
+    with open(os.path.join(torn, "genotype.json"), "w") as f:
+        f.write("{}")
+    with pytest.raises(registry.ZooError, match=r"genotype.json: genotype is missing key"):
+        zoo.add(torn, "b")
     assert zoo.names() == ["digits_a"]
 
 
