@@ -31,13 +31,6 @@ def abspath(path: str | None) -> str | None:
     return os.path.join(os.environ.get("BUILD_WORKING_DIRECTORY") or os.getcwd(), path)
 
 
-def abspaths(pattern_list: str | None) -> str | None:
-    """Comma-separated paths or patterns, each made absolute."""
-    if not pattern_list:
-        return pattern_list
-    return ",".join(abspath(p) for p in pattern_list.split(","))
-
-
 def run_main(main: Callable[[], int | None]) -> int:
     """Calls ``main``; a ValueError becomes ``error: <message>`` and exit status 2."""
     try:

@@ -16,7 +16,7 @@ import sys
 
 from absl import app, flags
 
-from detection import cli, evaluate_lib, visualize
+from detection import cli, coco_data, visualize
 
 flags.DEFINE_string("annotation_file", None, "COCO instances JSON of the images.")
 flags.DEFINE_string("images", None, "Image directory (or converter TFRecord pattern).")
@@ -36,12 +36,13 @@ def _main() -> int:
     annotation_file, images = cli.abspath(FLAGS.annotation_file), cli.abspath(FLAGS.images)
     output_dir = cli.abspath(FLAGS.output_dir)
     if FLAGS.saved_model:
-        evaluate_lib.load_ground_truth(annotation_file)
+        from detection import serving  # TensorFlow: models only
+        coco_data.load_ground_truth(annotation_file)
         paths = visualize.render_with_detector(
-            evaluate_lib.saved_model_detector(cli.abspath(FLAGS.saved_model)), annotation_file,
+            serving.saved_model_detector(cli.abspath(FLAGS.saved_model)), annotation_file,
             images, output_dir, FLAGS.num_images, FLAGS.min_score, scale=FLAGS.scale)
     else:
-        detections = evaluate_lib.load_detections(cli.abspath(FLAGS.detections_json))
+        detections = coco_data.load_detections(cli.abspath(FLAGS.detections_json))
         paths = visualize.render(detections, annotation_file, images, output_dir,
                                  FLAGS.num_images, FLAGS.min_score, scale=FLAGS.scale)
     for path in paths:

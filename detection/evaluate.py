@@ -28,7 +28,8 @@ import sys
 
 from absl import app, flags
 
-from detection import cli, evaluate_lib
+from detection import cli, coco_data, evaluate_lib
+from nasnet.artifacts import METRICS_FILE
 
 flags.DEFINE_string("annotation_file", None, "COCO instances JSON (the ground truth).")
 flags.DEFINE_string("detections_json", None, "Score this COCO results file.")
@@ -71,11 +72,12 @@ def _main() -> int:
             raise ValueError("--images (image directory or TFRecord pattern) is needed to "
                              "run a model")
         images = cli.abspath(FLAGS.images)
+        from detection import serving  # TensorFlow and official.vision: models only
         if FLAGS.saved_model:
-            evaluate_lib.load_ground_truth(annotation_file)
+            coco_data.load_ground_truth(annotation_file)
             source = cli.abspath(FLAGS.saved_model)
             metrics = evaluate_lib.evaluate_detector(
-                evaluate_lib.saved_model_detector(source), annotation_file, images,
+                serving.saved_model_detector(source), annotation_file, images,
                 output_dir, FLAGS.batch_size, saved_model=source)
             print(evaluate_lib.format_metrics(metrics))
         else:
@@ -96,8 +98,8 @@ def _main() -> int:
                     timeout_s=FLAGS.timeout_s, final_step=params.trainer.train_steps,
                     batch_size=FLAGS.batch_size)
             else:
-                evaluate_lib.load_ground_truth(annotation_file)
-                detector = evaluate_lib.CheckpointDetector(params).load(checkpoint)
+                coco_data.load_ground_truth(annotation_file)
+                detector = serving.CheckpointDetector(params).load(checkpoint)
                 metrics = evaluate_lib.evaluate_detector(
                     detector, annotation_file, images, output_dir, FLAGS.batch_size,
                     checkpoint=detector.checkpoint,
@@ -106,7 +108,7 @@ def _main() -> int:
             for result in results:
                 print(f"checkpoint {result['checkpoint']}")
                 print(evaluate_lib.format_metrics(result))
-    print(f"metrics: {os.path.join(output_dir, evaluate_lib.METRICS_FILE)}")
+    print(f"metrics: {os.path.join(output_dir, METRICS_FILE)}")
     return 0
 
 

@@ -9,7 +9,6 @@ Example:
 
 from __future__ import annotations
 
-import os
 import sys
 
 from absl import app, flags
@@ -44,8 +43,9 @@ def _main() -> int:
         overwrite=FLAGS.overwrite)
     print(f"export: {export_dir}")
     if FLAGS.zoo_name:
-        manifest = export_lib.register(export_dir, FLAGS.zoo_name, cli.abspath(FLAGS.zoo_dir),
-                                       overwrite=FLAGS.overwrite)
+        from model_zoo import registry
+        manifest = registry.Zoo(cli.abspath(FLAGS.zoo_dir)).add(
+            export_dir, FLAGS.zoo_name, overwrite=FLAGS.overwrite)
         print(f"zoo entry: {manifest.name} ({len(manifest.files)} files, metrics "
               f"{ {k: manifest.metrics.get(k) for k in ('AP', 'AP50')} })")
     return 0

@@ -87,7 +87,7 @@ def cmd_list(zoo, argv) -> int:
         print(f"{r['name']:28} {r['kind'] + ('' if r['weights'] else '*'):14} {r['task']:14} "
               f"{r.get('size') or '-':8} {_fmt_int(r.get('parameters')):>8} "
               f"{_fmt_int(r.get('mult_adds')):>9} "
-              f"{'-' if top1 is None else f'{top1:.3f}':>6}  {r['genotype_fingerprint']}")
+              f"{'-' if top1 is None else f'{top1:.3f}':>6}  {r['genotype_fingerprint'] or '-'}")
     print("* published architecture: a genotype without weights (train it, then add it)")
     return 0
 
@@ -119,7 +119,8 @@ def cmd_add(zoo, argv) -> int:
         raise UsageError("add needs --export_dir=DIR (an export directory)")
     manifest = zoo.add(_path(FLAGS.export_dir), name, overwrite=FLAGS.overwrite)
     print(f"added {name}: {len(manifest.files)} files, {manifest.task}, "
-          f"{manifest.architecture} ({manifest.genotype_fingerprint}) in {zoo.entry_dir(name)}")
+          f"{manifest.architecture} ({manifest.genotype_fingerprint or 'no genotype'}) in "
+          f"{zoo.entry_dir(name)}")
     return 0
 
 

@@ -76,6 +76,7 @@ def _path(path: str | None) -> str | None:
 
 def build_config():
     """Flags -> TrainConfig (pure Python: runs no TensorFlow op)."""
+    from nasnet.artifacts import ZOO_PREFIX
     from transfer import config as config_lib
 
     if FLAGS.config:
@@ -86,7 +87,7 @@ def build_config():
         config = config_lib.with_size(config, FLAGS.size)
     overrides = {}
     genotype = FLAGS.genotype
-    if genotype and not genotype.startswith("zoo:") and os.path.exists(_path(genotype)):
+    if genotype and not genotype.startswith(ZOO_PREFIX) and os.path.exists(_path(genotype)):
         genotype = _path(genotype)
     simple = {"genotype": genotype, "model.image_size": FLAGS.image_size,
               "data.dataset": FLAGS.dataset, "data.data_dir": _path(FLAGS.data_dir),
