@@ -14,7 +14,7 @@ from search_cifar.space import NasnetCellSpace
 from search_cifar.trial_store import TrialStore
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import fake_evaluators  # noqa: E402
+import evaluator_helpers  # noqa: E402
 
 SMALL_OPS = ("sep_conv_3x3", "max_pool_3x3", "identity")
 
@@ -23,16 +23,16 @@ SMALL_OPS = ("sep_conv_3x3", "max_pool_3x3", "identity")
 def ray_pickles_helpers():
     """Workers cannot import the tests' helper module: ship it by value."""
     from ray import cloudpickle
-    cloudpickle.register_pickle_by_value(fake_evaluators)
+    cloudpickle.register_pickle_by_value(evaluator_helpers)
     yield
-    cloudpickle.unregister_pickle_by_value(fake_evaluators)
+    cloudpickle.unregister_pickle_by_value(evaluator_helpers)
 
 
 def test_on_ray_crashes_exceptions_and_bad_results_are_failed_records(tmp_path,
                                                                        ray_pickles_helpers):
     space = NasnetCellSpace(num_blocks=1, ops=SMALL_OPS)
     fake = evaluator.CachedEvaluator(
-        functools.partial(fake_evaluators.fake_factory, crash_below=0.15, raise_below=0.3,
+        functools.partial(evaluator_helpers.fake_factory, crash_below=0.15, raise_below=0.3,
                           bad_below=0.38, fail_below=0.45, sleep=0.2), cache_key="ray")
     executor = RayExecutor(num_workers=2)
     try:

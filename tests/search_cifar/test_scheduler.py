@@ -21,7 +21,7 @@ from search_cifar.space import CategoricalSpace, NasnetCellSpace
 from search_cifar.trial_store import TrialStore
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import fake_evaluators  # noqa: E402
+import evaluator_helpers  # noqa: E402
 
 SMALL_OPS = ("sep_conv_3x3", "max_pool_3x3", "identity")
 #: Fields that differ between two runs of the same search: when and how long.
@@ -29,7 +29,7 @@ TIMING = ("duration", "finished_at")
 
 
 def fake(**kwargs):
-    return evaluator.CachedEvaluator(functools.partial(fake_evaluators.fake_factory, **kwargs),
+    return evaluator.CachedEvaluator(functools.partial(evaluator_helpers.fake_factory, **kwargs),
                                      cache_key=repr(sorted(kwargs.items())))
 
 
@@ -282,7 +282,7 @@ def test_a_kill_at_any_write_then_resume_records_what_an_uninterrupted_run_does(
 
     def objective(point):
         calls.append(point)
-        return fake_evaluators.FakeEvaluator(raise_below=0.15).evaluate(point)
+        return evaluator_helpers.FakeEvaluator(raise_below=0.15).evaluate(point)
 
     budget = 7
     counter = _DyingStore(str(tmp_path / "count"), die_at=-1)
