@@ -42,7 +42,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Protocol
 
 #: ``report(epoch, metrics) -> bool | None``: False stops the child early.
 Report = Callable[[int, dict[str, Any]], Any]
@@ -83,17 +83,6 @@ class Result:
     @classmethod
     def failure(cls, error: str, metrics: dict[str, Any] | None = None) -> "Result":
         return cls(reward=None, metrics=dict(metrics or {}), error=error)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"reward": self.reward, "metrics": self.metrics, "error": self.error}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Result":
-        unknown = set(data) - {"reward", "metrics", "error"}
-        if unknown:
-            raise ValueError(f"unknown Result keys {sorted(unknown)}")
-        return cls(reward=data.get("reward"), metrics=dict(data.get("metrics") or {}),
-                   error=data.get("error"))
 
 
 def _is_finite_number(value: Any) -> bool:

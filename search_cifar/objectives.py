@@ -248,9 +248,6 @@ class NasnetCellObjective:
         choices = tuple(out)
         return choices, self.true_value(choices)
 
-    def is_full(self, choices: Sequence[int]) -> bool:
-        return len(choices) == len(self.space.num_choices)
-
     def top_threshold(self, fraction: float = 0.001) -> float:
         """The (1 - fraction) quantile of the true value of uniform full choice tuples.
 

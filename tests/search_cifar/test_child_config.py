@@ -23,9 +23,11 @@ def test_nasnet_search_preset_matches_the_cited_recipe():
     assert isinstance(classifier, networks.ClassifierConfig)
     assert classifier.backbone.stem == "cifar" and classifier.backbone.size == "2@F32"
     assert classifier.backbone.stem_multiplier == 3.0 and classifier.use_aux_head
-    assert classifier.backbone.layer.bn_momentum == 0.9 and classifier.backbone.layer.bn_epsilon == 1e-5
+    layer = classifier.backbone.layer
+    assert layer.bn_momentum == 0.9 and layer.bn_epsilon == 1e-5
     assert classifier.backbone.total_training_steps == 28_120
-    assert classifier.dense_dropout_keep_prob == 1.0 and classifier.backbone.drop_path_keep_prob == 1.0
+    assert classifier.dense_dropout_keep_prob == 1.0
+    assert classifier.backbone.drop_path_keep_prob == 1.0
     assert child.preset("tiny").data.dataset == "digits" and child.preset("small").epochs == 5
     assert child.preset("tiny").network.backbone.size == "1@F8"
     assert child.preset("small").network.backbone.size == "1@F16"
@@ -103,7 +105,8 @@ def test_config_accepts_data_and_network_dicts():
     config = ChildConfig(network={"backbone": {"num_conv_filters": 4}})
     assert config.network.backbone.num_conv_filters == 4
     assert config.network.backbone.stem == "imagenet"  # a dict is the whole network config
-    assert dataclasses.replace(config, network=child.SEARCH_NETWORK).network.backbone.stem == "cifar"
+    searched = dataclasses.replace(config, network=child.SEARCH_NETWORK)
+    assert searched.network.backbone.stem == "cifar"
 
 
 def test_reward_from_history_final_best_and_cube():

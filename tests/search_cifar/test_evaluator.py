@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import subprocess
@@ -44,8 +43,7 @@ def test_result_invariants_and_round_trip():
     assert Result(reward=np.float32(0.5)).reward == 0.5 and Result(np.int64(2)).reward == 2.0
     failed = Result.failure("boom", {"epochs_completed": 0})
     assert not failed.ok and failed.reward is None
-    for result in (ok, failed):
-        assert Result.from_dict(json.loads(json.dumps(result.to_dict()))) == result
+    assert failed.metrics == {"epochs_completed": 0}
     with pytest.raises(ValueError, match="needs a finite reward, got nan"):
         Result(reward=math.nan)
     with pytest.raises(ValueError, match="needs a finite reward, got None"):
@@ -60,8 +58,6 @@ def test_result_invariants_and_round_trip():
         Result(reward=0.5, error="boom")
     with pytest.raises(ValueError, match="metrics must be a dict"):
         Result(reward=0.5, metrics=[])
-    with pytest.raises(ValueError, match="unknown Result keys \\['score'\\]"):
-        Result.from_dict({"score": 1.0})
 
 
 def test_a_plain_value_becomes_a_result_once_at_the_edge():

@@ -30,7 +30,8 @@ def test_listing_the_names_imports_no_strategy_module():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "['search_cifar.strategies.base', 'search_cifar.strategies.registry']"
+    assert out.stdout.strip() == str(["search_cifar.strategies.base",
+                                      "search_cifar.strategies.registry"])
 
 
 def test_a_strategy_module_that_fails_to_import_is_an_error(monkeypatch):
