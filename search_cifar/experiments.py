@@ -61,6 +61,7 @@ from search_cifar import report, scheduler, strategies, synthetic
 from search_cifar.child_evaluator import ChildEvaluator
 from search_cifar.evaluator import CachedEvaluator
 from search_cifar.executors import InProcessExecutor
+from search_cifar.ray_executor import RayExecutor
 from search_cifar.space import NasnetCellSpace
 from search_cifar.trial_store import TrialStore
 
@@ -307,8 +308,8 @@ def apply_overrides(config: SearchConfig, overrides: Mapping[str, Any]) -> Searc
     options = dict(config.strategy_options)
     rest: dict[str, Any] = {}
     for key, value in overrides.items():
-        derived = key.partition("child.network.")[2] if key.startswith("child.network.") else None
-        if derived in child_lib.DERIVED_NETWORK_FIELDS:
+        derived = key.removeprefix("child.network.")
+        if key.startswith("child.network.") and derived in child_lib.DERIVED_NETWORK_FIELDS:
             raise ValueError(f"{key} cannot be overridden: it is set from "
                              f"{child_lib.DERIVED_NETWORK_FIELDS[derived]}")
         if key == "strategy_options":
@@ -432,7 +433,6 @@ def make_executor(config: SearchConfig):
     """``workers=0``: this process; else Ray (embedded, or the cluster at ``ray_address``)."""
     if config.workers == 0:
         return InProcessExecutor()
-    from search_cifar.ray_executor import RayExecutor  # noqa: PLC0415
     return RayExecutor(address=config.ray_address, num_workers=config.workers,
                        cpus_per_trial=config.cpus_per_trial,
                        gpus_per_trial=config.gpus_per_trial)
