@@ -66,7 +66,8 @@ class Result:
             if not _is_finite_number(self.reward):
                 raise ValueError(f"a Result without an error needs a finite reward, "
                                  f"got {self.reward!r}")
-            object.__setattr__(self, "reward", float(self.reward))
+            if type(self.reward) is not float:
+                object.__setattr__(self, "reward", float(self.reward))
         else:
             if not isinstance(self.error, str) or not self.error:
                 raise ValueError(f"error must be a non-empty string or None, got {self.error!r}")
