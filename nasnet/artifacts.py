@@ -58,6 +58,8 @@ BEST_GENOTYPE_FILE = "best_genotype.json"
 SEARCH_BEST_FILE = "best.json"
 #: One JSON record per finished trial: ``trials/000017.json``.
 TRIALS_DIR = "trials"
+#: The strategy's state, rewritten after every ask and tell.
+SEARCH_STATE_FILE = "state.json"
 
 # -- a training work directory --------------------------------------------------------
 #: Preemption checkpoints (Keras ``BackupAndRestore`` writes them under ``chief/``).

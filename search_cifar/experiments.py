@@ -54,7 +54,7 @@ import sys
 import time
 from typing import Any, Mapping, TextIO
 
-from nasnet import config_utils, io_utils
+from nasnet import artifacts, config_utils, io_utils
 from nasnet.genotype import ALL_OPS, Op
 from search_cifar import child_config as child_lib
 from search_cifar import report, scheduler, strategies, synthetic
@@ -66,7 +66,7 @@ from search_cifar.space import NasnetCellSpace
 from search_cifar.trial_store import TrialStore
 
 EVALUATORS = ("child", "synthetic")
-CONFIG_JSON = "config.json"
+CONFIG_JSON = artifacts.CONFIG_FILE
 #: Fields that may differ when a work directory is resumed: how and how long
 #: the search runs, not what it measures.
 EXECUTION_FIELDS = ("budget", "workers", "ray_address", "cpus_per_trial", "gpus_per_trial",
@@ -405,7 +405,7 @@ def prepare_workdir(config: SearchConfig, workdir: str) -> bool:
     """
     path = os.path.join(workdir, CONFIG_JSON)
     if not os.path.exists(path):
-        if os.path.isdir(os.path.join(workdir, "trials")):
+        if os.path.isdir(os.path.join(workdir, artifacts.TRIALS_DIR)):
             raise ValueError(f"workdir {workdir!r} has trials/ but no {CONFIG_JSON}: "
                              f"not a search work directory of this binary")
         return False

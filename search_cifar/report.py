@@ -42,13 +42,13 @@ import sys
 import time
 from typing import Any, Callable, Sequence, TextIO
 
-from nasnet import io_utils
+from nasnet import artifacts, io_utils
 from nasnet.genotype import Cell, Genotype
 from search_cifar.trial_store import Trial
 
-REPORT_DIR = "report"
-BEST_JSON = "best.json"
-TENSORBOARD_DIR = "tensorboard"
+REPORT_DIR = artifacts.SEARCH_REPORT_DIR
+BEST_JSON = artifacts.SEARCH_BEST_FILE
+TENSORBOARD_DIR = artifacts.TENSORBOARD_DIR
 
 
 # -- numbers ---------------------------------------------------------------------
@@ -343,7 +343,7 @@ def write_report(workdir: str, trials: Sequence[Trial], *, top_k: int = 10,
     if best and best[0].genotype is not None:
         genotype = Genotype.from_dict(best[0].genotype).with_name(
             f"{title} trial {best[0].id}")
-        path = os.path.join(out_dir, "best_genotype.json")
+        path = os.path.join(out_dir, artifacts.BEST_GENOTYPE_FILE)
         genotype.save(path)
         paths["best_genotype"] = path
         if pictures:

@@ -32,7 +32,7 @@ import math
 import os
 from typing import TYPE_CHECKING, Any, Callable
 
-from nasnet import io_utils
+from nasnet import artifacts, io_utils
 
 if TYPE_CHECKING:
     from search_cifar.strategies.base import Strategy
@@ -133,13 +133,13 @@ def _json_default(value: Any) -> Any:
 
 
 def trial_path(workdir: str, trial_id: int) -> str:
-    return os.path.join(workdir, "trials", f"{trial_id:06d}.json")
+    return os.path.join(workdir, artifacts.TRIALS_DIR, f"{trial_id:06d}.json")
 
 
 def load_trials(workdir: str) -> dict[int, Trial]:
     """The trial records of a workdir, by id; ValueError naming a bad file."""
     trials = {}
-    for path in sorted(glob.glob(os.path.join(workdir, "trials", "*.json"))):
+    for path in sorted(glob.glob(os.path.join(workdir, artifacts.TRIALS_DIR, "*.json"))):
         try:
             with open(path, encoding="utf-8") as f:
                 trial = Trial.from_dict(json.load(f))
@@ -156,10 +156,10 @@ class TrialStore:
         if not isinstance(workdir, str) or not workdir:
             raise ValueError(f"workdir must be a non-empty path, got {workdir!r}")
         self.workdir = workdir
-        self.state_path = os.path.join(workdir, "state.json")
+        self.state_path = os.path.join(workdir, artifacts.SEARCH_STATE_FILE)
 
     def create(self) -> None:
-        os.makedirs(os.path.join(self.workdir, "trials"), exist_ok=True)
+        os.makedirs(os.path.join(self.workdir, artifacts.TRIALS_DIR), exist_ok=True)
 
     def load_trials(self) -> dict[int, Trial]:
         return load_trials(self.workdir)
