@@ -346,6 +346,8 @@ def train(config: TrainConfig, workdir: str, *, genotype: Genotype | None = None
     image_size = config.model.image_size
     info = data.dataset_info(config.data, image_size)
     config = apply_overrides(config, {"model.num_classes": int(info.num_classes)})
+    # Everything that can fail without training fails here, before the first write.
+    config.model.backbone.filters_for(genotype)  # the size fits the cells' concat widths
     workdir = os.path.abspath(workdir)
     chief = distribute.is_chief(strategy)
     worker = distribute.worker_id(strategy)

@@ -79,6 +79,7 @@ def test_each_kind_of_violation_is_caught(tmp_path):
                                     "from benchmarks import detection_throughput"),
         "binaries-on-top": ("model_zoo/registry.py", "from model_zoo import zoo"),
         "no-cycles": ("detection/coco_data.py", "from detection import evaluate_lib"),
+        "cli-for-binaries": ("search_cifar/scheduler.py", "from nasnet import cli"),
     }
     assert set(violations) == set(_contracts()), "a violation per contract"
     for path, statement in violations.values():

@@ -303,10 +303,11 @@ def test_zoo_verify_exits_non_zero_with_a_clear_message(zoo):
 def test_zoo_binary_refuses_an_escaping_manifest(zoo):
     _rewrite_manifest(zoo, lambda d: d["files"].append(
         {"path": "../other/manifest.json", "sha256": "0" * 64, "size": 1}))
+    # verify finds a damaged entry (exit 1); show cannot read it (bad input, exit 2).
     proc = zoo_helpers.run_zoo(["verify", "digits_a"], zoo.root)
     assert proc.returncode == 1 and "escapes the entry directory" in proc.stderr
     proc = zoo_helpers.run_zoo(["show", "digits_a"], zoo.root)
-    assert proc.returncode == 1 and "escapes the entry directory" in proc.stderr
+    assert proc.returncode == 2 and "escapes the entry directory" in proc.stderr
 
 
 def test_zoo_binary_list_show_remove_and_usage(zoo, tmp_path):
@@ -328,4 +329,6 @@ def test_zoo_binary_list_show_remove_and_usage(zoo, tmp_path):
         proc = zoo_helpers.run_zoo(args, zoo.root)
         assert proc.returncode == 2 and message in proc.stderr, (args, proc.stderr)
     proc = zoo_helpers.run_zoo(["remove", "ghost"], zoo.root)
-    assert proc.returncode == 1 and "no zoo entry 'ghost'" in proc.stderr
+    assert proc.returncode == 2 and "no zoo entry 'ghost'" in proc.stderr
+    proc = zoo_helpers.run_zoo(["verify", "ghost"], zoo.root)
+    assert proc.returncode == 2 and "no zoo entry 'ghost'" in proc.stderr
