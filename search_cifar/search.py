@@ -154,5 +154,11 @@ def main(argv):
     return 0
 
 
+def run() -> None:
+    from nasnet import cli  # noqa: PLC0415
+
+    cli.run(main, "search", positional=True)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    run()
