@@ -270,13 +270,28 @@ def make_dataset(config: DataConfig, split: str, *, training: bool, image_size: 
                  seed: int = 0, deterministic: bool = False) -> tf.data.Dataset:
     """Batched ``(images [B, S, S, 3], {"logits": one-hot [B, C], "aux_logits": ...})``.
 
-    Training: shuffled (``seed``), repeated forever, augmented, whole batches
-    only. Evaluation: one pass in order, the last batch may be partial.
+    ``pipeline`` over the split's examples, tfds images still encoded (see there).
     ``batch_size`` is the global batch; ``tf.distribute`` splits it.
+    """
+    source = _source(config, split, image_size, shuffle_files=training, encoded=True)
+    return pipeline(source, config, training=training, image_size=image_size,
+                    batch_size=batch_size, num_classes=num_classes, with_aux=with_aux,
+                    seed=seed, deterministic=deterministic)
 
-    tfds images stay encoded until after the shuffle: the shuffle buffer holds
-    ``shuffle_buffer`` JPEGs (about 110 kB each for ImageNet) instead of as
-    many decoded images (about 500 kB each), and training decodes only the
+
+def pipeline(source: tf.data.Dataset, config: DataConfig, *, training: bool, image_size: int,
+             batch_size: int, num_classes: int, with_aux: bool = True, seed: int = 0,
+             deterministic: bool = False) -> tf.data.Dataset:
+    """``(image, label)`` examples -> batched ``(images, targets)`` (see ``make_dataset``).
+
+    ``image`` is encoded bytes (string ``[]``) or uint8 ``[H, W, C]``.
+    Training: shuffled (``seed``, ``config.shuffle_buffer``), repeated forever,
+    augmented, whole batches only. Evaluation: one pass in order, the last
+    batch may be partial.
+
+    Encoded images stay encoded until after the shuffle: the shuffle buffer
+    holds ``shuffle_buffer`` JPEGs (about 110 kB each for ImageNet) instead of
+    as many decoded images (about 500 kB each), and training decodes only the
     random crop (``decode_and_preprocess_for_train``).
 
     ``deterministic``: keep the element order of the training map. Only data
@@ -285,7 +300,7 @@ def make_dataset(config: DataConfig, split: str, *, training: bool, image_size: 
     one host any finished element may go first, so a slow image does not
     hold up the batch. Evaluation always keeps its order.
     """
-    ds = _source(config, split, image_size, shuffle_files=training, encoded=True)
+    ds = source
     if training:
         ds = ds.shuffle(config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
         ds = ds.repeat()
