@@ -155,7 +155,8 @@ def decode_and_preprocess_for_train(encoded: tf.Tensor, image_size: int,
     Inception on a JPEG reads only the header (``tf.image.extract_jpeg_shape``),
     draws the crop window, and decodes just that window
     (``tf.image.decode_and_crop_jpeg``): the random crop keeps 5-100 % of the
-    image, so most of the decoding work of a full decode would be thrown away.
+    image's area (about half on average), and a full decode would also decode
+    the rest.
     Other formats (PNG, ...) are decoded whole, then cropped. The crop
     distribution is the same either way.
     """
