@@ -16,10 +16,13 @@ levels 1..5, CIFAR stem 0..2), not cell numbers. ``NasnetFpnBackbone`` wraps it
 and keeps the levels ``>= min_level``, which is what official.vision's FPN
 reads (string keys, ``output_specs``).
 
-Batch norm momentum and epsilon come from the model's ``norm_activation``
-config, weight decay from the ``l2_regularizer`` the task builds (as for
-official.vision's ResNet). The NASNet cells use per-replica batch norm: the
-``use_sync_bn`` setting applies to the FPN and heads only.
+Batch norm momentum, epsilon and ``use_sync_bn`` come from the model's
+``norm_activation`` config, weight decay from the ``l2_regularizer`` the task
+builds (as for official.vision's ResNet). With ``use_sync_bn`` every batch
+norm of the stem and the cells is ``tf_keras.layers.BatchNormalization(
+synchronized=True)`` (``nasnet.layers.LayerConfig.sync_batch_norm``), like
+the FPN's and the heads': with 2 images per replica, per-replica statistics
+would be computed over 2 images.
 
 Example:
     >>> from detection import backbone          # registers 'nasnet'
@@ -102,8 +105,8 @@ def resolve_genotype(spec: str) -> Genotype:
 
 def kernel_config(config: NasnetBackboneConfig, norm_momentum: float = 0.9997,
                   norm_epsilon: float = 1e-3,
-                  l2_regularizer: tf_keras.regularizers.Regularizer | None = None
-                  ) -> networks.BackboneConfig:
+                  l2_regularizer: tf_keras.regularizers.Regularizer | None = None,
+                  use_sync_bn: bool = False) -> networks.BackboneConfig:
     """The ``nasnet.networks.BackboneConfig`` of a Model Garden config.
 
     Raises ValueError for a bad size or a regularizer that is not L2 (the
@@ -130,7 +133,7 @@ def kernel_config(config: NasnetBackboneConfig, norm_momentum: float = 0.9997,
         drop_path_keep_prob=config.drop_path_keep_prob,
         total_training_steps=config.total_training_steps,
         layer=LayerConfig(bn_momentum=norm_momentum, bn_epsilon=norm_epsilon,
-                          weight_decay=weight_decay),
+                          weight_decay=weight_decay, sync_batch_norm=bool(use_sync_bn)),
         num_conv_filters=config.num_conv_filters or None)
 
 
@@ -217,7 +220,8 @@ def build_nasnet(input_specs: tf_keras.layers.InputSpec,
             f"{norm_activation_config.activation!r}")
     genotype = resolve_genotype(cfg.genotype)
     kernel = kernel_config(cfg, norm_activation_config.norm_momentum,
-                           norm_activation_config.norm_epsilon, l2_regularizer)
+                           norm_activation_config.norm_epsilon, l2_regularizer,
+                           use_sync_bn=norm_activation_config.use_sync_bn)
     shape = tuple(input_specs.shape[1:]) if input_specs.shape else (None, None, 3)
     return NasnetFpnBackbone(genotype, kernel, shape, cfg.min_level,
                              name=f"nasnet_fpn_backbone_{kernel.size.replace('@', '_')}")

@@ -11,12 +11,15 @@ registers these experiments with ``official.core.exp_factory``:
 ``fasterrcnn_nasnet_fpn_coco``      paper-like: NASNet-A Large (6 @ 4032, stem x3, drop path
                                     0.7) + FPN, 1024 px, COCO 2017, the Model Garden's
                                     Faster R-CNN schedule (22.5k steps of 64, SGD 0.12,
-                                    steps at 15k / 20k, 500 warm-up steps)
+                                    steps at 15k / 20k, 500 warm-up steps), on one host of
+                                    8 large GPUs (8 images each), float16
 ``fasterrcnn_nasnet_fpn_coco_gpu``  the same on one host of 8 GPUs: ``mirrored``,
-                                    mixed_float16, batch 16 (2 per GPU), learning rates
-                                    scaled linearly (x 16 / 64), 4x the steps
-``fasterrcnn_nasnet_fpn_coco_tpu``  the same on a TPU slice: ``tpu``, bfloat16, batch 64
-``fasterrcnn_nasnet_mobile_fpn_coco``  NASNet-A Mobile (4 @ 1056) + FPN at 640 px (ours)
+                                    float16 with dynamic loss scaling, batch 16 (2 per
+                                    GPU), learning rates scaled linearly (x 16 / 64), 4x
+                                    the steps
+``fasterrcnn_nasnet_fpn_coco_tpu``  the same on a TPU v3-32 slice (32 cores): ``tpu``,
+                                    bfloat16, batch 64 (2 per core), eval batch 32
+``fasterrcnn_nasnet_mobile_fpn_coco``  NASNet-A Mobile (4 @ 1056) + FPN at 640 px (ours), 8 GPUs
 ``fasterrcnn_nasnet_fpn_shapes``    the synthetic shapes set (``detection.shapes``): a
                                     small NASNet-A (1 @ 384, F = 16) + thin FPN at 128 px, 3 classes,
                                     trainable on 2 CPU cores in under 30 minutes
@@ -30,6 +33,16 @@ batch 64, SGD momentum 0.9, weight decay 4e-5, hflip + scale 0.8-1.25) is kept
 and only the backbone changes. Initialise the backbone from an ImageNet
 classifier with ``task.init_checkpoint=<transfer run / export / zoo:NAME>``
 (``init_checkpoint_modules='backbone'``, see ``detection.weights``).
+
+Hardware: ``HARDWARE`` names what each experiment is sized for (replicas,
+hosts); ``check_runtime`` refuses a runtime the Model Garden would reject or
+misuse (Keras policy names as ``mixed_precision_dtype``, ``mirrored`` without
+GPUs, batches that do not split over the replicas) and runs before training
+(``detection.train_lib.run``). GPU experiments train in float16: the Model
+Garden's ``base_task.create_optimizer`` then wraps the optimizer in a
+dynamic ``LossScaleOptimizer``. All COCO experiments use synchronized batch
+norm (``norm_activation.use_sync_bn``), in the NASNet cells too
+(``detection.backbone``).
 
 Data paths are relative to a data directory (``with_data_dir``): TFRecords
 ``train*`` / ``val*`` and the validation annotations, as written by
@@ -50,6 +63,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
+import tensorflow as tf
 from official.core import config_definitions as cfg
 from official.core import exp_factory
 from official.modeling import optimization
@@ -141,19 +155,54 @@ NASNET_A_MOBILE = nasnet_backbone.NasnetBackboneConfig(
     drop_path_keep_prob=1.0, min_level=3)
 
 
-def _coco_experiment(backbone_cfg, input_size, train_batch, train_steps, lr_scale,
-                     strategy, precision) -> cfg.ExperimentConfig:
+ACCELERATORS = ("cpu", "gpu", "tpu")
+
+
+@dataclasses.dataclass(frozen=True)
+class Hardware:
+    """What an experiment is sized for: its batches split evenly over ``replicas``.
+
+    ``accelerator`` is ``gpu``, ``tpu`` or ``cpu``; ``hosts`` the machines
+    that each read a share of the input (``tf.distribute.InputContext``'s
+    ``num_input_pipelines``).
+    """
+
+    accelerator: str
+    replicas: int
+    hosts: int = 1
+    description: str = ""
+
+    def __post_init__(self):
+        if self.accelerator not in ACCELERATORS:
+            raise ValueError(f"accelerator must be one of {ACCELERATORS}, got "
+                             f"{self.accelerator!r}")
+        for name in ("replicas", "hosts"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if self.replicas % self.hosts:
+            raise ValueError(f"{self.replicas} replicas cannot be spread evenly over "
+                             f"{self.hosts} hosts")
+
+
+#: The Model Garden's names for ``runtime.mixed_precision_dtype`` (its
+#: ``performance.set_mixed_precision_policy`` takes these, not Keras's policy
+#: names such as ``mixed_float16``).
+PRECISIONS = ("float32", "float16", "bfloat16")
+
+
+def _coco_experiment(backbone_cfg, input_size, train_batch, eval_batch, train_steps, lr_scale,
+                     runtime: cfg.RuntimeConfig) -> cfg.ExperimentConfig:
     steps_per_epoch = max(1, COCO_TRAIN_EXAMPLES // train_batch)
-    eval_batch = 8
     boundaries = [int(train_steps * 2 / 3), int(train_steps * 8 / 9)]  # 15k, 20k of 22.5k
     backbone_cfg = backbone_cfg.replace(total_training_steps=train_steps)
     return cfg.ExperimentConfig(
-        runtime=cfg.RuntimeConfig(distribution_strategy=strategy,
-                                  mixed_precision_dtype=precision),
+        runtime=runtime,
         task=_coco_task(backbone_cfg, input_size, train_batch, eval_batch),
         trainer=cfg.TrainerConfig(
             train_steps=train_steps,
-            validation_steps=COCO_VAL_EXAMPLES // eval_batch,
+            # Every validation image once; the last batch may be partial.
+            validation_steps=-(-COCO_VAL_EXAMPLES // eval_batch),
             validation_interval=steps_per_epoch, steps_per_loop=min(500, steps_per_epoch),
             summary_interval=min(500, steps_per_epoch),
             checkpoint_interval=min(500, steps_per_epoch),
@@ -163,35 +212,48 @@ def _coco_experiment(backbone_cfg, input_size, train_batch, train_steps, lr_scal
         restrictions=list(_RESTRICTIONS))
 
 
+def _gpu_runtime(num_gpus: int) -> cfg.RuntimeConfig:
+    """``mirrored`` over ``num_gpus`` GPUs in float16 with dynamic loss scaling
+    (``base_task.create_optimizer`` wraps the optimizer in a ``LossScaleOptimizer``)."""
+    return cfg.RuntimeConfig(distribution_strategy="mirrored", num_gpus=num_gpus,
+                             mixed_precision_dtype="float16", loss_scale="dynamic")
+
+
 @exp_factory.register_config_factory("fasterrcnn_nasnet_fpn_coco")
 def fasterrcnn_nasnet_fpn_coco() -> cfg.ExperimentConfig:
-    """Paper-like: NASNet-A Large + FPN at 1024 px, the Model Garden's 12-epoch schedule."""
-    return _coco_experiment(NASNET_A_LARGE, 1024, train_batch=64, train_steps=22_500,
-                            lr_scale=1.0, strategy="mirrored", precision="float32")
+    """Paper-like: NASNet-A Large + FPN at 1024 px, the Model Garden's 12-epoch schedule
+    at its batch of 64, on one host of 8 large GPUs (8 images each)."""
+    return _coco_experiment(NASNET_A_LARGE, 1024, train_batch=64, eval_batch=8,
+                            train_steps=22_500, lr_scale=1.0, runtime=_gpu_runtime(8))
 
 
 @exp_factory.register_config_factory("fasterrcnn_nasnet_fpn_coco_gpu")
 def fasterrcnn_nasnet_fpn_coco_gpu() -> cfg.ExperimentConfig:
     """8 GPUs on one host: batch 16, linear learning-rate scaling, same epochs."""
-    params = _coco_experiment(NASNET_A_LARGE, 1024, train_batch=16, train_steps=90_000,
-                              lr_scale=16 / 64, strategy="mirrored",
-                              precision="mixed_float16")
-    params.runtime.num_gpus = 8
-    return params
+    return _coco_experiment(NASNET_A_LARGE, 1024, train_batch=16, eval_batch=8,
+                            train_steps=90_000, lr_scale=16 / 64, runtime=_gpu_runtime(8))
 
 
 @exp_factory.register_config_factory("fasterrcnn_nasnet_fpn_coco_tpu")
 def fasterrcnn_nasnet_fpn_coco_tpu() -> cfg.ExperimentConfig:
-    """A TPU slice (v3-32 or larger): batch 64, bfloat16."""
-    return _coco_experiment(NASNET_A_LARGE, 1024, train_batch=64, train_steps=22_500,
-                            lr_scale=1.0, strategy="tpu", precision="bfloat16")
+    """A TPU v3-32 slice (32 cores on 4 hosts): batch 64 (2 per core), eval 32, bfloat16.
+
+    Another slice needs batches divisible by its core count
+    (``task.train_data.global_batch_size``, ``task.validation_data.global_batch_size``)
+    and, for a larger train batch, the learning rates scaled with it.
+    """
+    return _coco_experiment(NASNET_A_LARGE, 1024, train_batch=64, eval_batch=32,
+                            train_steps=22_500, lr_scale=1.0,
+                            runtime=cfg.RuntimeConfig(distribution_strategy="tpu",
+                                                      mixed_precision_dtype="bfloat16"))
 
 
 @exp_factory.register_config_factory("fasterrcnn_nasnet_mobile_fpn_coco")
 def fasterrcnn_nasnet_mobile_fpn_coco() -> cfg.ExperimentConfig:
-    """NASNet-A Mobile + FPN (levels 3..6) at 640 px; otherwise the COCO recipe (ours)."""
-    params = _coco_experiment(NASNET_A_MOBILE, 640, train_batch=64, train_steps=22_500,
-                              lr_scale=1.0, strategy="mirrored", precision="float32")
+    """NASNet-A Mobile + FPN (levels 3..6) at 640 px; otherwise the COCO recipe (ours),
+    on one host of 8 GPUs (8 images each)."""
+    params = _coco_experiment(NASNET_A_MOBILE, 640, train_batch=64, eval_batch=8,
+                              train_steps=22_500, lr_scale=1.0, runtime=_gpu_runtime(8))
     params.task.model.min_level = 3
     return params
 
@@ -267,6 +329,58 @@ def fasterrcnn_nasnet_fpn_shapes() -> cfg.ExperimentConfig:
 EXPERIMENTS = ("fasterrcnn_nasnet_fpn_coco", "fasterrcnn_nasnet_fpn_coco_gpu",
                "fasterrcnn_nasnet_fpn_coco_tpu", "fasterrcnn_nasnet_mobile_fpn_coco",
                "fasterrcnn_nasnet_fpn_shapes")
+
+#: The hardware each registered experiment is sized for.
+HARDWARE: dict[str, Hardware] = {
+    "fasterrcnn_nasnet_fpn_coco": Hardware(
+        "gpu", 8, description="one host of 8 GPUs with room for 8 images of 1024 px each"),
+    "fasterrcnn_nasnet_fpn_coco_gpu": Hardware("gpu", 8, description="one host of 8 GPUs"),
+    "fasterrcnn_nasnet_fpn_coco_tpu": Hardware("tpu", 32, hosts=4,
+                                               description="a TPU v3-32 slice"),
+    "fasterrcnn_nasnet_mobile_fpn_coco": Hardware("gpu", 8, description="one host of 8 GPUs"),
+    "fasterrcnn_nasnet_fpn_shapes": Hardware("cpu", 1, description="a CPU"),
+}
+
+
+def check_runtime(params: cfg.ExperimentConfig, replicas: int | None = None,
+                  hosts: int = 1) -> None:
+    """Raises ValueError for a runtime the Model Garden would reject or misuse.
+
+    Always: ``mixed_precision_dtype`` must be one of ``PRECISIONS`` (the Model
+    Garden raises "Unexpected dtype" for anything else, before the first
+    step), float16 is for GPUs (TPUs compute in bfloat16), and ``mirrored``
+    needs ``num_gpus`` (with 0 the Model Garden mirrors over the CPU alone).
+    With ``replicas``: the train and eval batches split evenly over them, as
+    the Model Garden's input reader asks of
+    ``tf.distribute.InputContext.get_per_replica_batch_size``.
+    """
+    runtime = params.runtime
+    precision = runtime.mixed_precision_dtype
+    if precision and precision not in PRECISIONS:
+        hint = {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}.get(precision)
+        raise ValueError(
+            f"runtime.mixed_precision_dtype {precision!r} is not a Model Garden dtype: use one "
+            f"of {PRECISIONS}" + (f" ({hint!r} for {precision!r})" if hint else ""))
+    if precision == "float16" and runtime.distribution_strategy == "tpu":
+        raise ValueError("runtime.mixed_precision_dtype 'float16' on a TPU: TPUs compute in "
+                         "'bfloat16'")
+    if runtime.distribution_strategy == "mirrored" and not runtime.num_gpus:
+        raise ValueError(
+            f"runtime.distribution_strategy 'mirrored' with runtime.num_gpus={runtime.num_gpus} "
+            f"would train on the CPU alone: set runtime.num_gpus (--num_gpus) to the GPUs to "
+            f"use, or use 'one_device' on a CPU")
+    if replicas is None:
+        return
+    context = tf.distribute.InputContext(num_input_pipelines=hosts, input_pipeline_id=0,
+                                         num_replicas_in_sync=replicas)
+    for name in ("train_data", "validation_data"):
+        batch = getattr(params.task, name).global_batch_size
+        try:
+            context.get_per_replica_batch_size(batch)
+        except ValueError:
+            raise ValueError(
+                f"task.{name}.global_batch_size {batch} cannot be split over {replicas} "
+                f"replicas: use a multiple of {replicas}") from None
 
 
 def with_data_dir(params: cfg.ExperimentConfig, data_dir: str) -> cfg.ExperimentConfig:

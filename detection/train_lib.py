@@ -8,7 +8,10 @@ into ``model_dir``, picks the ``tf.distribute`` strategy named by
 ``params.runtime.distribution_strategy`` (``one_device``, ``mirrored``,
 ``multi_worker_mirrored``, ``tpu``), builds the task from the task factory
 (``detection.task.NasnetFasterRCNNTask``) and runs
-``official.core.train_lib.OrbitExperimentRunner``. Checkpoints are Orbit's
+``official.core.train_lib.OrbitExperimentRunner``. Before anything is
+written, ``configs.check_runtime`` refuses a runtime the Model Garden would
+reject or misuse (precision spelling, ``mirrored`` without GPUs, batches that
+do not split over the strategy's replicas). Checkpoints are Orbit's
 (``model_dir/ckpt-<step>``); a run restarted with the same ``model_dir``
 continues from the latest one.
 
@@ -79,10 +82,19 @@ class _Runner(train_lib.OrbitExperimentRunner):
 
 
 def strategy_for(params) -> tf.distribute.Strategy:
-    """The ``tf.distribute`` strategy of ``params.runtime``."""
+    """The ``tf.distribute`` strategy of ``params.runtime`` (``configs.check_runtime`` first).
+
+    ``mirrored`` needs ``runtime.num_gpus`` GPUs to be visible.
+    """
     name = params.runtime.distribution_strategy
     if name not in STRATEGIES:
         raise ValueError(f"distribution strategy must be one of {STRATEGIES}, got {name!r}")
+    configs.check_runtime(params)
+    if name == "mirrored":
+        visible = len(tf.config.list_physical_devices("GPU"))
+        if params.runtime.num_gpus > visible:
+            raise ValueError(f"runtime.num_gpus={params.runtime.num_gpus} but this machine "
+                             f"shows {visible} GPU(s) to TensorFlow")
     return distribute_utils.get_distribution_strategy(
         distribution_strategy=name, all_reduce_alg=params.runtime.all_reduce_alg,
         num_gpus=params.runtime.num_gpus, tpu_address=params.runtime.tpu)
@@ -92,6 +104,8 @@ def run(params, model_dir: str, mode: str = "train", experiment: str | None = No
         run_post_eval: bool = False) -> tuple[Any, dict[str, Any]]:
     """Trains and / or evaluates; returns official.vision's ``(model, eval_logs)``."""
     check_inputs(params, mode)
+    strategy = strategy_for(params)          # checks the runtime first
+    configs.check_runtime(params, int(strategy.num_replicas_in_sync))
     os.makedirs(model_dir, exist_ok=True)
     if "train" in mode:
         train_utils.serialize_config(params, model_dir)
@@ -100,7 +114,6 @@ def run(params, model_dir: str, mode: str = "train", experiment: str | None = No
                                        {"experiment": experiment})
     if params.runtime.mixed_precision_dtype:
         performance.set_mixed_precision_policy(params.runtime.mixed_precision_dtype)
-    strategy = strategy_for(params)
     with strategy.scope():
         task = task_factory.get_task(params.task, logging_dir=model_dir)
     runner = _Runner(distribution_strategy=strategy, task=task, mode=mode, params=params,

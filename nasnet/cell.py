@@ -25,7 +25,9 @@ research/slim/nets/nasnet/nasnet_utils.py; Keras ``keras.applications.nasnet``):
 ScheduledDropPath needs the training progress ``step / total_training_steps``;
 each cell keeps it in a variable that is saved with the model but is not a
 parameter (``count_params`` is unaffected), set by
-``set_drop_path_progress(model, value)`` or the ``DropPathSchedule`` callback.
+``set_drop_path_progress(model, value)`` or the ``DropPathSchedule`` callback
+(which counts steps on the host and writes the progress every ``update_every``
+steps: no per-step read from the device).
 
 Example:
     >>> cell = NasCell(NASNET_A.normal, filters=44, cell_index=3, total_cells=16)
@@ -44,6 +46,7 @@ from nasnet.genotype import Cell, Combine, Op
 from nasnet.layers import (FactorizedReduction, LayerConfig, ReluConvBn, drop_path,
                            scheduled_keep_prob)
 from nasnet.ops import make_op
+from nasnet.step_counter import StepCounter, crossed
 
 
 class NasCell(tf_keras.layers.Layer):
@@ -225,16 +228,38 @@ def set_drop_path_progress(model: tf_keras.layers.Layer, progress: float) -> Non
 
 
 class DropPathSchedule(tf_keras.callbacks.Callback):
-    """Advances ScheduledDropPath with the optimizer's step (slim: global_step / total)."""
+    """Advances ScheduledDropPath with the optimizer's step (slim: global_step / total).
+
+    During optimizer step ``s`` (counted from 0) every cell's progress is
+    ``s / total_training_steps``, refreshed whenever the step crosses a
+    multiple of ``update_every`` (and at the start of ``fit``). The step is
+    counted on the host (``nasnet.step_counter``): no device read per batch,
+    only a write of the new progress every ``update_every`` steps. With
+    ``steps_per_execution = k`` Keras calls back once per k steps, so updates
+    happen at most once per execution.
+    """
 
     def __init__(self, total_training_steps: int, update_every: int = 1):
         super().__init__()
         if total_training_steps < 1:
             raise ValueError(f"total_training_steps must be >= 1, got {total_training_steps}")
+        if isinstance(update_every, bool) or not isinstance(update_every, int) or update_every < 1:
+            raise ValueError(f"update_every must be a positive int, got {update_every!r}")
         self.total_training_steps = total_training_steps
-        self.update_every = max(1, int(update_every))
+        self.update_every = update_every
+        self.steps = StepCounter()
+        self._supports_tf_logs = True
+
+    def _update(self, step: int) -> None:
+        set_drop_path_progress(self.model, step / self.total_training_steps)
+
+    def on_train_begin(self, logs=None):
+        self._update(self.steps.start(self.model))
 
     def on_train_batch_begin(self, batch, logs=None):
-        step = int(self.model.optimizer.iterations.numpy())
-        if step % self.update_every == 0:
-            set_drop_path_progress(self.model, step / self.total_training_steps)
+        self.steps.batch_begin(batch)
+
+    def on_train_batch_end(self, batch, logs=None):
+        before, now = self.steps.batch_end(batch)
+        if crossed(before, now, self.update_every):
+            self._update(now)

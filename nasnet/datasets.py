@@ -171,7 +171,7 @@ def tfds_info(name: str, data_dir: str | None = None) -> DatasetInfo:
 
 
 def load_tfds(name: str, split: str, data_dir: str | None = None,
-              shuffle_files: bool = False) -> tf.data.Dataset:
+              shuffle_files: bool = False, decode_images: bool = True) -> tf.data.Dataset:
     """A prepared tfds image-classification split, never downloaded.
 
     Args:
@@ -183,9 +183,14 @@ def load_tfds(name: str, split: str, data_dir: str | None = None,
             default, ``TFDS_DATA_DIR`` or ``~/tensorflow_datasets``).
         shuffle_files: shuffle the order of the files (False keeps the
             prepared order, so a slice like "the last 5,000" is well defined).
+        decode_images: False yields the stored encoded bytes (JPEG, PNG) as a
+            scalar string instead (``tfds.decode.SkipDecoding``), for
+            pipelines that shuffle small encoded records and decode (or
+            decode and crop) later.
 
     Returns:
-        ``tf.data.Dataset`` of ``(image uint8 [H, W, C], label int64 [])``.
+        ``tf.data.Dataset`` of ``(image uint8 [H, W, C], label int64 [])``
+        (``image`` a string ``[]`` when ``decode_images`` is False).
 
     Raises:
         UnknownDatasetError, NotImageClassificationError, DatasetNotPreparedError,
@@ -200,7 +205,8 @@ def load_tfds(name: str, split: str, data_dir: str | None = None,
                          f"its splits are {sorted(known)}")
     tfds = _tfds()
     try:
-        ds = builder.as_dataset(split=split, shuffle_files=shuffle_files,
+        decoders = None if decode_images else {image_key: tfds.decode.SkipDecoding()}
+        ds = builder.as_dataset(split=split, shuffle_files=shuffle_files, decoders=decoders,
                                 read_config=tfds.ReadConfig(try_autocache=False))
     except AssertionError:
         # tfds asserts that the prepared files exist; tfds.testing.mock_data

@@ -28,11 +28,18 @@ class LayerConfig:
     Mobile 0.9997 / 1e-3 / 4e-5; Large 0.9997 / 1e-3 / 5e-5 (nasnet.py arg scopes).
     ``weight_decay`` is slim's ``l2_regularizer`` scale, i.e. the loss gets
     ``weight_decay * sum(w**2) / 2``.
+
+    ``sync_batch_norm``: batch statistics over the global batch of all
+    replicas (``tf_keras.layers.BatchNormalization(synchronized=True)``, an
+    all-reduce per layer in training) instead of each replica's own images.
+    Needed when a replica holds only a few images (detection: 2 per GPU);
+    outside a multi-replica strategy it is plain batch norm.
     """
 
     bn_momentum: float = 0.9997
     bn_epsilon: float = 1e-3
     weight_decay: float = 0.0
+    sync_batch_norm: bool = False
 
     def __post_init__(self):
         if not 0.0 <= self.bn_momentum < 1.0:
@@ -41,10 +48,13 @@ class LayerConfig:
             raise ValueError(f"bn_epsilon must be > 0, got {self.bn_epsilon}")
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if not isinstance(self.sync_batch_norm, bool):
+            raise ValueError(f"sync_batch_norm must be true or false, got {self.sync_batch_norm!r}")
 
     def batch_norm(self, name: str | None = None) -> tf_keras.layers.BatchNormalization:
         return tf_keras.layers.BatchNormalization(
-            momentum=self.bn_momentum, epsilon=self.bn_epsilon, name=name)
+            momentum=self.bn_momentum, epsilon=self.bn_epsilon,
+            synchronized=self.sync_batch_norm, name=name)
 
     def regularizer(self):
         if not self.weight_decay:

@@ -15,6 +15,10 @@ the embedded digits); this module only prepares them:
   Serving uses exactly this function, so an exported model sees what the
   evaluation saw.
 * ``"resize"`` preprocessing: resize and scale only, for tiny images (digits).
+* Training pipelines (``make_dataset``) shuffle the encoded bytes and decode
+  afterwards, only the random crop of a JPEG
+  (``decode_and_preprocess_for_train``); ``benchmarks/input_pipeline.py``
+  measures the difference.
 
 Resizing is TF2's bilinear with half-pixel centres; slim used TF1's
 ``resize_bilinear(align_corners=False)``, which samples a quarter pixel off.
@@ -107,6 +111,28 @@ def _distort_color(image: tf.Tensor, ordering: tf.Tensor) -> tf.Tensor:
     return tf.clip_by_value(x, 0.0, 1.0)
 
 
+def _crop_window(shape: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """slim's distorted bounding box for an image of ``shape`` ``[H, W, C]``:
+    ``(begin [y, x, 0], size [h, w, -1])``."""
+    whole_image = tf.constant([0.0, 0.0, 1.0, 1.0], dtype=tf.float32, shape=[1, 1, 4])
+    begin, size, _ = tf.image.sample_distorted_bounding_box(
+        shape, bounding_boxes=whole_image,
+        min_object_covered=CROP_MIN_OBJECT_COVERED,
+        aspect_ratio_range=CROP_ASPECT_RATIO_RANGE, area_range=CROP_AREA_RANGE,
+        max_attempts=CROP_MAX_ATTEMPTS, use_image_if_no_bounding_boxes=True)
+    return begin, size
+
+
+def _augment_crop(crop: tf.Tensor, image_size: int) -> tf.Tensor:
+    """A uint8 crop ``[h, w, 3]`` -> resized, flipped, colour-distorted, in [-1, 1]."""
+    x = tf.image.convert_image_dtype(crop, tf.float32)
+    x = tf.image.resize(x, (image_size, image_size), method="bilinear")
+    x.set_shape([image_size, image_size, 3])
+    x = tf.image.random_flip_left_right(x)
+    x = _distort_color(x, tf.random.uniform([], maxval=2, dtype=tf.int32))
+    return _scale(x)
+
+
 def preprocess_for_train(image: tf.Tensor, image_size: int, preprocessing: str) -> tf.Tensor:
     """uint8 ``[H, W, C]`` -> float32 ``[S, S, 3]`` in [-1, 1], randomly augmented.
 
@@ -115,21 +141,42 @@ def preprocess_for_train(image: tf.Tensor, image_size: int, preprocessing: str) 
     """
     _check_preprocessing(preprocessing)
     image = to_rgb(image)
-    x = tf.image.convert_image_dtype(image, tf.float32)
     if preprocessing == "resize":
+        x = tf.image.convert_image_dtype(image, tf.float32)
         return _scale(tf.image.resize(x, (image_size, image_size), method="bilinear"))
-    whole_image = tf.constant([0.0, 0.0, 1.0, 1.0], dtype=tf.float32, shape=[1, 1, 4])
-    begin, size, _ = tf.image.sample_distorted_bounding_box(
-        tf.shape(x), bounding_boxes=whole_image,
-        min_object_covered=CROP_MIN_OBJECT_COVERED,
-        aspect_ratio_range=CROP_ASPECT_RATIO_RANGE, area_range=CROP_AREA_RANGE,
-        max_attempts=CROP_MAX_ATTEMPTS, use_image_if_no_bounding_boxes=True)
-    x = tf.slice(x, begin, size)
-    x = tf.image.resize(x, (image_size, image_size), method="bilinear")
-    x.set_shape([image_size, image_size, 3])
-    x = tf.image.random_flip_left_right(x)
-    x = _distort_color(x, tf.random.uniform([], maxval=2, dtype=tf.int32))
-    return _scale(x)
+    begin, size = _crop_window(tf.shape(image))
+    return _augment_crop(tf.slice(image, begin, size), image_size)
+
+
+def decode_and_preprocess_for_train(encoded: tf.Tensor, image_size: int,
+                                    preprocessing: str) -> tf.Tensor:
+    """Encoded image bytes (scalar string) -> ``preprocess_for_train`` of the image.
+
+    Inception on a JPEG reads only the header (``tf.image.extract_jpeg_shape``),
+    draws the crop window, and decodes just that window
+    (``tf.image.decode_and_crop_jpeg``): the random crop keeps 5-100 % of the
+    image's area (about half on average), and a full decode would also decode
+    the rest.
+    Other formats (PNG, ...) are decoded whole, then cropped. The crop
+    distribution is the same either way.
+    """
+    _check_preprocessing(preprocessing)
+    if preprocessing == "resize":
+        return preprocess_for_train(decode_image(encoded), image_size, preprocessing)
+
+    def jpeg():
+        begin, size = _crop_window(tf.image.extract_jpeg_shape(encoded))
+        window = tf.stack([begin[0], begin[1], size[0], size[1]])
+        return tf.image.decode_and_crop_jpeg(encoded, window, channels=3)
+
+    def other():
+        image = decode_image(encoded)
+        begin, size = _crop_window(tf.shape(image))
+        return tf.slice(image, begin, size)
+
+    crop = tf.cond(tf.io.is_jpeg(encoded), jpeg, other)
+    crop.set_shape([None, None, 3])
+    return _augment_crop(crop, image_size)
 
 
 def decode_image(encoded: tf.Tensor) -> tf.Tensor:
@@ -200,8 +247,11 @@ def prepare_from_manual_dir(config: DataConfig) -> None:
         manual_dir=manual_dir, try_download_gcs=False))
 
 
-def _source(config: DataConfig, split: str, image_size: int, shuffle_files: bool):
-    """``(image uint8 [H, W, C], label int64)`` examples of one split."""
+def _source(config: DataConfig, split: str, image_size: int, shuffle_files: bool,
+            encoded: bool = False):
+    """``(image, label int64)`` examples of one split: the image uint8 ``[H, W, C]``,
+    or, with ``encoded``, a tfds dataset's stored bytes (string ``[]``; digits
+    are always arrays)."""
     if config.dataset == datasets.DIGITS:
         splits = datasets.digits(image_size)
         if split not in splits:
@@ -213,34 +263,65 @@ def _source(config: DataConfig, split: str, image_size: int, shuffle_files: bool
             tf.data.experimental.AutoShardPolicy.DATA)
         return ds.with_options(options)
     return datasets.load_tfds(config.dataset, split, config.data_dir,
-                              shuffle_files=shuffle_files)
+                              shuffle_files=shuffle_files, decode_images=not encoded)
 
 
 def make_dataset(config: DataConfig, split: str, *, training: bool, image_size: int,
                  batch_size: int, num_classes: int, with_aux: bool = True,
-                 seed: int = 0) -> tf.data.Dataset:
+                 seed: int = 0, deterministic: bool = False) -> tf.data.Dataset:
     """Batched ``(images [B, S, S, 3], {"logits": one-hot [B, C], "aux_logits": ...})``.
 
-    Training: shuffled (``seed``), repeated forever, augmented, whole batches
-    only. Evaluation: one pass in order, the last batch may be partial.
+    ``pipeline`` over the split's examples, tfds images still encoded (see there).
     ``batch_size`` is the global batch; ``tf.distribute`` splits it.
     """
-    ds = _source(config, split, image_size, shuffle_files=training)
+    source = _source(config, split, image_size, shuffle_files=training, encoded=True)
+    return pipeline(source, config, training=training, image_size=image_size,
+                    batch_size=batch_size, num_classes=num_classes, with_aux=with_aux,
+                    seed=seed, deterministic=deterministic)
+
+
+def pipeline(source: tf.data.Dataset, config: DataConfig, *, training: bool, image_size: int,
+             batch_size: int, num_classes: int, with_aux: bool = True, seed: int = 0,
+             deterministic: bool = False) -> tf.data.Dataset:
+    """``(image, label)`` examples -> batched ``(images, targets)`` (see ``make_dataset``).
+
+    ``image`` is encoded bytes (string ``[]``) or uint8 ``[H, W, C]``.
+    Training: shuffled (``seed``, ``config.shuffle_buffer``), repeated forever,
+    augmented, whole batches only. Evaluation: one pass in order, the last
+    batch may be partial.
+
+    Encoded images stay encoded until after the shuffle: the shuffle buffer
+    holds ``shuffle_buffer`` JPEGs (about 110 kB each for ImageNet) instead of
+    as many decoded images (about 500 kB each), and training decodes only the
+    random crop (``decode_and_preprocess_for_train``).
+
+    ``deterministic``: keep the element order of the training map. Only data
+    sharding needs it (several input workers each keeping every k-th element
+    of the same sequence: ``transfer.distribute.num_input_workers`` > 1); on
+    one host any finished element may go first, so a slow image does not
+    hold up the batch. Evaluation always keeps its order.
+    """
+    ds = source
     if training:
         ds = ds.shuffle(config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
         ds = ds.repeat()
 
     def prepare(image, label):
-        fn = preprocess_for_train if training else preprocess_for_eval
-        x = fn(image, image_size, config.preprocessing)
+        if image.dtype == tf.string:
+            if training:
+                x = decode_and_preprocess_for_train(image, image_size, config.preprocessing)
+            else:
+                x = preprocess_for_eval(decode_image(image), image_size, config.preprocessing)
+        else:
+            fn = preprocess_for_train if training else preprocess_for_eval
+            x = fn(image, image_size, config.preprocessing)
         y = tf.one_hot(tf.cast(label, tf.int32), num_classes, dtype=tf.float32)
         targets = {"logits": y}
         if with_aux:
             targets["aux_logits"] = y
         return x, targets
 
-    # Deterministic order: multi-worker DATA sharding needs every worker to see
-    # the same sequence.
-    ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=deterministic or not training)
     ds = ds.batch(batch_size, drop_remainder=training)
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -130,6 +130,20 @@ def worker_id(strategy: tf.distribute.Strategy) -> str:
     return f"{resolver.task_type}_{resolver.task_id}"
 
 
+def num_input_workers(strategy: tf.distribute.Strategy) -> int:
+    """Hosts that each run a copy of the input pipeline (and shard it among them).
+
+    ``MultiWorkerMirroredStrategy``: the chief and workers of its cluster;
+    ``TPUStrategy``: the TPU hosts; anything else: 1.
+    """
+    if isinstance(strategy, tf.distribute.TPUStrategy):
+        return max(1, int(strategy.extended.num_hosts))
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        spec = strategy.cluster_resolver.cluster_spec().as_dict()
+        return max(1, sum(len(spec.get(kind, [])) for kind in ("chief", "worker")))
+    return 1
+
+
 def global_batch_size(per_replica_batch: int, strategy: tf.distribute.Strategy) -> int:
     """``per_replica_batch * num_replicas_in_sync`` (over all workers)."""
     return int(per_replica_batch) * int(strategy.num_replicas_in_sync)
@@ -159,4 +173,5 @@ def describe(strategy: tf.distribute.Strategy) -> dict:
             "replicas": int(strategy.num_replicas_in_sync),
             "local_devices": [str(d) for d in devices],
             "worker": worker_id(strategy),
-            "chief": is_chief(strategy)}
+            "chief": is_chief(strategy),
+            "input_workers": num_input_workers(strategy)}

@@ -56,6 +56,8 @@ flags.DEFINE_integer("train_steps", None, "total optimizer steps")
 flags.DEFINE_integer("steps_per_loop", None, "steps between evaluations / log lines")
 flags.DEFINE_integer("checkpoint_every_steps", None, "steps between preemption checkpoints")
 flags.DEFINE_integer("eval_steps", None, "evaluation batches (default: the whole split)")
+flags.DEFINE_integer("steps_per_execution", None, "train steps per call into the device "
+                     "(divides --steps_per_loop and --checkpoint_every_steps)")
 flags.DEFINE_string("mixed_precision", None, "auto | float32 | mixed_float16 | mixed_bfloat16")
 flags.DEFINE_boolean("xla", None, "compile the train step with XLA")
 flags.DEFINE_multi_string("override", [], "dotted config override key=value (JSON value), "
@@ -90,6 +92,7 @@ def build_config():
               "train_steps": FLAGS.train_steps, "steps_per_loop": FLAGS.steps_per_loop,
               "checkpoint_every_steps": FLAGS.checkpoint_every_steps,
               "eval_steps": FLAGS.eval_steps, "mixed_precision": FLAGS.mixed_precision,
+              "steps_per_execution": FLAGS.steps_per_execution,
               "xla": FLAGS.xla}
     overrides.update({k: v for k, v in simple.items() if v is not None})
     for text in FLAGS.override:

@@ -13,11 +13,16 @@ the strategy's scope and runs Keras ``model.fit`` with:
   the cross-replica sum (``global_clipnorm``);
 * ScheduledDropPath advanced by ``nasnet.cell.DropPathSchedule`` over
   ``model.backbone.total_training_steps``;
-* preemption safety: ``tf_keras.callbacks.BackupAndRestore`` saves the model,
-  the optimizer and the position in the run every ``checkpoint_every_steps``
-  steps; a restarted run with the same work directory restores the latest
-  checkpoint and continues from the step after it. The shuffle seed moves with
-  the resumed step, so a resumed run does not replay the same batches.
+* preemption safety: ``transfer.callbacks.PreemptionCheckpoint`` (Keras's
+  ``BackupAndRestore``) saves the model, the optimizer and the position in the
+  run at every multiple of ``checkpoint_every_steps`` optimizer steps, also
+  with ``steps_per_execution > 1``, and logs each save as it happens; a
+  restarted run with the same work directory restores the latest checkpoint
+  and continues from the step after it. The shuffle seed moves with the
+  resumed step, so a resumed run does not replay the same batches.
+* ``steps_per_execution`` train steps per call into the device (Keras
+  ``compile``); no callback reads the device per batch (``transfer.callbacks``),
+  so host and device overlap;
 * TensorBoard summaries, top-1 / top-5 accuracy on the evaluation split after
   every ``steps_per_loop`` steps and at the end.
 
@@ -42,11 +47,9 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import shutil
-import signal
 import time
 from typing import Any, Iterable
 
@@ -60,6 +63,8 @@ from nasnet.artifacts import (CHECKPOINT_DIR, CHIEF_CHECKPOINT_DIR, CONFIG_FILE,
 from nasnet.cell import DropPathSchedule
 from nasnet.genotype import Genotype
 from transfer import data, distribute
+from transfer.callbacks import (EventLog, KillAtStep, PreemptionCheckpoint,  # noqa: F401
+                                ProgressLog, StepSummaries, clean_logs)
 from transfer.config import TrainConfig, apply_overrides
 
 log = logging.getLogger(__name__)
@@ -122,97 +127,6 @@ def checkpoint_step(prefix: str) -> int:
                 ("/_iterations/.ATTRIBUTES/VARIABLE_VALUE", "/iter/.ATTRIBUTES/VARIABLE_VALUE"))]
     # The outermost optimizer's counter (a LossScaleOptimizer wraps the inner one).
     return int(reader.get_tensor(min(keys, key=len))) if keys else 0
-
-
-def _weights_l1(model: tf_keras.Model) -> float:
-    """Sum of |w| over the trainable weights: a cheap fingerprint of the weights."""
-    return float(tf.add_n([tf.reduce_sum(tf.abs(tf.cast(v, tf.float64)))
-                           for v in model.trainable_variables]).numpy())
-
-
-def _clean_logs(logs: dict[str, Any] | None) -> dict[str, float]:
-    """Keras metric names -> ours: ``logits_fp32_top1`` -> ``top1``, the aux head's
-    with ``aux_``, the logits' own loss ``logits_loss`` (``loss`` is the total)."""
-    out = {}
-    for key, value in (logs or {}).items():
-        prefix = "val_" if key.startswith("val_") else ""
-        name = key[len(prefix):]
-        if name.startswith("aux_logits_fp32_"):
-            name = "aux_" + name[len("aux_logits_fp32_"):]
-        elif name == "logits_fp32_loss":
-            name = "logits_loss"
-        elif name.startswith("logits_fp32_"):
-            name = name[len("logits_fp32_"):]
-        out[prefix + name] = float(value)
-    return out
-
-
-class EventLog:
-    """Appends JSON lines to ``events.jsonl`` (chief only) and logs them."""
-
-    def __init__(self, path: str | None):
-        self.path = path
-
-    def write(self, event: str, **fields) -> None:
-        record = {"event": event, "time": time.time(), **fields}
-        log.info("%s", json.dumps(record, sort_keys=True))
-        if self.path is None:
-            return
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record, sort_keys=True) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-
-
-class ProgressLog(tf_keras.callbacks.Callback):
-    """Writes train_begin (with the restored step), checkpoint and per-loop events."""
-
-    def __init__(self, events: EventLog, global_batch: int, checkpoint_every: int):
-        super().__init__()
-        self.events = events
-        self.global_batch = global_batch
-        self.checkpoint_every = checkpoint_every
-        self._loop_start = (0, 0.0)
-
-    def _step(self) -> int:
-        return int(self.model.optimizer.iterations.numpy())
-
-    def on_train_begin(self, logs=None):
-        # Runs after BackupAndRestore.on_train_begin (earlier in the list): the
-        # step and weights are the restored ones.
-        self.events.write("train_begin", step=self._step(), weights_l1=_weights_l1(self.model))
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._loop_start = (self._step(), time.perf_counter())
-
-    def on_train_batch_end(self, batch, logs=None):
-        step = self._step()
-        if step % self.checkpoint_every == 0:
-            self.events.write("checkpoint", step=step, weights_l1=_weights_l1(self.model))
-
-    def on_epoch_end(self, epoch, logs=None):
-        step = self._step()
-        start_step, start_time = self._loop_start
-        seconds = time.perf_counter() - start_time
-        steps = step - start_step
-        self.events.write("loop", epoch=int(epoch), step=step, steps=steps, seconds=seconds,
-                          images_per_second=steps * self.global_batch / max(seconds, 1e-9),
-                          **_clean_logs(logs))
-
-
-class KillAtStep(tf_keras.callbacks.Callback):
-    """Testing aid: SIGKILLs this process after optimizer step ``step`` (after that
-    step's checkpoint, if any), as a preemption would: no cleanup runs."""
-
-    def __init__(self, step: int):
-        super().__init__()
-        if step < 1:
-            raise ValueError(f"the kill step must be >= 1, got {step}")
-        self.step = step
-
-    def on_train_batch_end(self, batch, logs=None):
-        if int(self.model.optimizer.iterations.numpy()) >= self.step:
-            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def learning_rate_schedule(config: TrainConfig, global_batch: int, train_examples: int):
@@ -318,6 +232,30 @@ def _write_final_weights(model: tf_keras.Model, workdir: str, chief: bool, worke
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def build_callbacks(config: TrainConfig, workdir: str, events: EventLog,
+                    global_batch: int, chief: bool = True) -> list[tf_keras.callbacks.Callback]:
+    """The run's callbacks, in order: preemption checkpoints (first, so the others
+    see the restored state), ScheduledDropPath, TensorBoard (per loop, and the
+    batch logs every ``log_every_steps``), the event log.
+
+    None of them reads the device in its batch hooks except at a checkpoint or
+    a summary step (``transfer.callbacks``); the drop-path progress is written
+    once per ``steps_per_execution``.
+    """
+    tensorboard_dir = os.path.join(workdir, TENSORBOARD_DIR)
+    return [
+        PreemptionCheckpoint(os.path.join(workdir, CHECKPOINT_DIR),
+                             every_steps=config.checkpoint_every_steps, events=events),
+        DropPathSchedule(config.model.backbone.total_training_steps,
+                         update_every=config.steps_per_execution),
+        tf_keras.callbacks.TensorBoard(tensorboard_dir, update_freq="epoch", write_graph=False,
+                                       profile_batch=0),
+        StepSummaries(os.path.join(tensorboard_dir, "train") if chief else None,
+                      every_steps=config.log_every_steps),
+        ProgressLog(events, global_batch),
+    ]
+
+
 # -- the run ----------------------------------------------------------------------
 
 def train(config: TrainConfig, workdir: str, *, genotype: Genotype | None = None,
@@ -386,21 +324,13 @@ def train(config: TrainConfig, workdir: str, *, genotype: Genotype | None = None
         train_ds = data.make_dataset(config.data, config.data.train_split, training=True,
                                      image_size=image_size, batch_size=global_batch,
                                      num_classes=config.model.num_classes, with_aux=with_aux,
-                                     seed=config.seed + resume_step)
+                                     seed=config.seed + resume_step,
+                                     deterministic=distribute.num_input_workers(strategy) > 1)
         eval_ds = data.make_dataset(config.data, config.data.eval_split, training=False,
                                     image_size=image_size, batch_size=eval_batch,
                                     num_classes=config.model.num_classes, with_aux=with_aux)
-        tensorboard_dir = os.path.join(workdir, TENSORBOARD_DIR)
-        all_callbacks = [
-            tf_keras.callbacks.BackupAndRestore(os.path.join(workdir, CHECKPOINT_DIR),
-                                                save_freq=config.checkpoint_every_steps,
-                                                delete_checkpoint=False),
-            DropPathSchedule(config.model.backbone.total_training_steps),
-            tf_keras.callbacks.TensorBoard(tensorboard_dir, update_freq=config.log_every_steps,
-                                           write_graph=False, profile_batch=0),
-            ProgressLog(events, global_batch, config.checkpoint_every_steps),
-            *callbacks,
-        ]
+        all_callbacks = [*build_callbacks(config, workdir, events, global_batch, chief),
+                         *callbacks]
         started = time.perf_counter()
         model.fit(train_ds, epochs=config.train_steps // config.steps_per_loop,
                   steps_per_epoch=config.steps_per_loop, validation_data=eval_ds,
@@ -410,7 +340,7 @@ def train(config: TrainConfig, workdir: str, *, genotype: Genotype | None = None
         final_step = int(model.optimizer.iterations.numpy())
         results = model.evaluate(eval_ds, steps=config.eval_steps, return_dict=True, verbose=0)
     _write_final_weights(model, workdir, chief, worker)
-    metrics = {**_clean_logs(results),
+    metrics = {**clean_logs(results),
                "eval_split": config.data.eval_split, "dataset": config.data.dataset,
                "num_classes": config.model.num_classes, "final_step": final_step,
                "initial_step": resume_step, "global_batch": global_batch,
@@ -427,7 +357,8 @@ def train(config: TrainConfig, workdir: str, *, genotype: Genotype | None = None
 
 def _count_examples(config: TrainConfig, image_size: int) -> int:
     """Examples in the (possibly sliced) training split."""
-    ds = data._source(config.data, config.data.train_split, image_size, shuffle_files=False)
+    ds = data._source(config.data, config.data.train_split, image_size, shuffle_files=False,
+                      encoded=True)
     count = int(ds.cardinality().numpy())
     if count < 0:  # unknown: count by reading it once
         count = sum(1 for _ in ds)

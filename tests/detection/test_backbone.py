@@ -42,6 +42,30 @@ def test_kernel_config_maps_norm_and_weight_decay():
     assert cfg.layer.weight_decay == pytest.approx(4e-5)  # official.vision passes wd / 2
     assert (cfg.layer.bn_momentum, cfg.layer.bn_epsilon) == (0.97, 1e-4)
     assert cfg.drop_path_keep_prob == 0.8
+    assert cfg.layer.sync_batch_norm is False
+    assert backbone.kernel_config(TINY, use_sync_bn=True).layer.sync_batch_norm is True
+
+
+def test_use_sync_bn_normalises_the_cells_over_both_replicas(tmp_path):
+    """2 logical CPUs, MirroredStrategy (sync_bn_helpers.py): replica 1 sees replica 0's
+    images plus a constant, which per-replica batch norm removes and global batch
+    norm does not."""
+    import json
+    import os
+    import subprocess
+    import sys
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = tmp_path / "facts.json"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.run([sys.executable, os.path.join(here, "sync_bn_helpers.py"), str(out)],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    facts = json.loads(out.read_text())
+    plain, sync = facts["per_replica"], facts["sync"]
+    assert facts["replicas"] == 2
+    assert plain["synchronized"] == 0 and sync["synchronized"] == sync["batch_norms"] > 50
+    assert plain["max_difference"] < 1e-3 * plain["scale"]
+    assert sync["max_difference"] > 0.1 * sync["scale"]
 
 
 def test_cifar_stem_levels():

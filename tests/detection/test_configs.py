@@ -33,9 +33,12 @@ def test_paper_like_and_hardware_variants():
     assert coco.task.model.num_classes == 91 and coco.task.model.input_size == [1024, 1024, 3]
     assert coco.task.init_checkpoint_modules == "backbone"
     assert gpu.runtime.distribution_strategy == "mirrored" and gpu.runtime.num_gpus == 8
-    assert gpu.runtime.mixed_precision_dtype == "mixed_float16"
+    # The Model Garden's spelling (its set_mixed_precision_policy rejects "mixed_float16").
+    assert gpu.runtime.mixed_precision_dtype == "float16"
+    assert gpu.runtime.loss_scale == "dynamic"
     assert tpu.runtime.distribution_strategy == "tpu"
     assert tpu.runtime.mixed_precision_dtype == "bfloat16"
+    assert tpu.task.validation_data.global_batch_size == 32       # 1 per v3-32 core
     # Linear scaling: batch x lr constant across variants; same number of epochs.
     def lr(p):
         return p.trainer.optimizer_config.learning_rate.stepwise.values[0]
@@ -44,6 +47,93 @@ def test_paper_like_and_hardware_variants():
     assert (gpu.trainer.train_steps * gpu.task.train_data.global_batch_size ==
             tpu.trainer.train_steps * tpu.task.train_data.global_batch_size)
     assert large.total_training_steps == coco.trainer.train_steps
+
+
+@pytest.mark.parametrize("name", configs.EXPERIMENTS)
+def test_every_experiment_builds_its_runtime_as_the_model_garden_would(name):
+    """Policy, optimizer and per-replica batches on the hardware the experiment names."""
+    import tensorflow as tf
+    import tf_keras
+    from official.modeling import performance
+    params = exp_factory.get_exp_config(name)
+    hardware = configs.HARDWARE[name]
+    configs.check_runtime(params, hardware.replicas, hardware.hosts)
+    runtime = params.runtime
+    expected_strategy = {"gpu": "mirrored", "tpu": "tpu", "cpu": "one_device"}
+    assert runtime.distribution_strategy == expected_strategy[hardware.accelerator]
+    if runtime.distribution_strategy == "mirrored":
+        assert runtime.num_gpus == hardware.replicas
+    previous = tf_keras.mixed_precision.global_policy()
+    try:
+        # official/vision/train.py, then base_task.create_optimizer (Orbit trainer).
+        performance.set_mixed_precision_policy(runtime.mixed_precision_dtype)
+        policy = tf_keras.mixed_precision.global_policy().name
+        optimizer = task.NasnetFasterRCNNTask.create_optimizer(
+            params.trainer.optimizer_config, runtime)
+    finally:
+        tf_keras.mixed_precision.set_global_policy(previous)
+    expected_policy = {"gpu": "mixed_float16", "tpu": "mixed_bfloat16", "cpu": "float32"}
+    assert policy == expected_policy[hardware.accelerator]
+    scaled = isinstance(optimizer, tf_keras.mixed_precision.LossScaleOptimizer)
+    assert scaled == (policy == "mixed_float16")
+    if scaled:
+        assert optimizer.dynamic
+    # The Model Garden's input reader: per-replica batch from each host's InputContext.
+    for data in (params.task.train_data, params.task.validation_data):
+        context = tf.distribute.InputContext(num_input_pipelines=hardware.hosts,
+                                             input_pipeline_id=0,
+                                             num_replicas_in_sync=hardware.replicas)
+        per_replica = context.get_per_replica_batch_size(data.global_batch_size)
+        assert per_replica * hardware.replicas == data.global_batch_size
+    if "coco" in name:    # every validation image is evaluated
+        assert (params.trainer.validation_steps * params.task.validation_data.global_batch_size
+                >= configs.COCO_VAL_EXAMPLES)
+
+
+def test_runtime_defects_are_refused_before_training():
+    def gpu():
+        return exp_factory.get_exp_config("fasterrcnn_nasnet_fpn_coco_gpu")
+
+    params = gpu()
+    params.runtime.mixed_precision_dtype = "mixed_float16"
+    with pytest.raises(ValueError, match=r"'mixed_float16' is not a Model Garden dtype.*"
+                                         r"'float16' for 'mixed_float16'"):
+        configs.check_runtime(params)
+    with pytest.raises(ValueError, match="'mixed_float16' is not a Model Garden dtype"):
+        train_lib.strategy_for(params)
+    params = exp_factory.get_exp_config("fasterrcnn_nasnet_fpn_coco_tpu")
+    params.runtime.mixed_precision_dtype = "float16"
+    with pytest.raises(ValueError, match="TPUs compute in 'bfloat16'"):
+        configs.check_runtime(params)
+    params = gpu()
+    params.runtime.num_gpus = 0
+    with pytest.raises(ValueError, match="'mirrored' with runtime.num_gpus=0 would train on "
+                                         "the CPU alone"):
+        configs.check_runtime(params)
+    params = exp_factory.get_exp_config("fasterrcnn_nasnet_fpn_coco_tpu")
+    params.task.validation_data.global_batch_size = 8
+    with pytest.raises(ValueError, match="validation_data.global_batch_size 8 cannot be split "
+                                         "over 32 replicas"):
+        configs.check_runtime(params, 32)
+    configs.check_runtime(exp_factory.get_exp_config("fasterrcnn_nasnet_fpn_coco_tpu"), 32)
+    with pytest.raises(ValueError, match="train_data.global_batch_size 64 cannot be split over "
+                                         "128 replicas"):
+        configs.check_runtime(exp_factory.get_exp_config("fasterrcnn_nasnet_fpn_coco_tpu"), 128)
+    params = gpu()
+    params.runtime.num_gpus = 2        # this machine has none
+    with pytest.raises(ValueError, match="runtime.num_gpus=2 but this machine shows 0 GPU"):
+        train_lib.strategy_for(params)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"accelerator": "ipu"}, "accelerator must be one of"),
+    ({"replicas": 0}, "replicas must be a positive int, got 0"),
+    ({"hosts": 0}, "hosts must be a positive int, got 0"),
+    ({"replicas": 6, "hosts": 4}, "6 replicas cannot be spread evenly over 4 hosts"),
+])
+def test_hardware_is_validated(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        configs.Hardware(**{"accelerator": "gpu", "replicas": 8, **kwargs})
 
 
 def test_shapes_experiment_is_small():

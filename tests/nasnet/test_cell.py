@@ -86,18 +86,53 @@ def test_drop_path_progress_is_not_a_parameter_and_is_set_for_every_cell():
     assert [float(c.drop_path_progress.numpy()) for c in nas_cells(model)] == [0.25, 0.25]
 
 
-def test_drop_path_schedule_callback_follows_the_optimizer_step():
+def test_drop_path_schedule_follows_the_optimizer_step_counted_on_the_host():
     inputs = tf_keras.Input((4, 4, 3))
     x = NasCell(known_genotypes.NASNET_A.normal, 2, drop_path_keep_prob=0.5, total_cells=1)(inputs)
     out = tf_keras.layers.Dense(1)(tf_keras.layers.GlobalAveragePooling2D()(x))
     model = tf_keras.Model(inputs, out)
+    seen = []
+
+    class Probe(tf_keras.callbacks.Callback):     # the progress each execution runs with
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.append(float(nas_cells(self.model)[0].drop_path_progress.numpy()))
+
     model.compile(optimizer="sgd", loss="mse")
-    model.fit(np.zeros([8, 4, 4, 3]), np.zeros([8, 1]), batch_size=2, epochs=1, verbose=0,
-              callbacks=[DropPathSchedule(total_training_steps=8)])
-    # the 4th batch begins at step 3.
-    assert float(nas_cells(model)[0].drop_path_progress.numpy()) == pytest.approx(3 / 8)
+    data = (np.zeros([8, 4, 4, 3]), np.zeros([8, 1]))
+    schedule = DropPathSchedule(total_training_steps=16)
+    model.fit(*data, batch_size=2, epochs=2, verbose=0, callbacks=[schedule, Probe()])
+    # During step s (two epochs of 4 batches) the progress is s / 16.
+    assert seen == pytest.approx([s / 16 for s in range(8)])
+    assert schedule.steps.step == int(model.optimizer.iterations.numpy()) == 8
+    assert schedule._supports_tf_logs
+
+    # Two steps per execution, updates every 3 steps: Keras calls back at steps
+    # 8, 10, 12, 14; the executions ending at 10, 12 and 16 cross a multiple of 3.
+    seen.clear()
+    model.compile(optimizer=model.optimizer, loss="mse", steps_per_execution=2)
+    schedule = DropPathSchedule(total_training_steps=16, update_every=3)
+    model.fit(data[0], data[1], batch_size=1, epochs=1, verbose=0,
+              callbacks=[schedule, Probe()])
+    assert seen == pytest.approx([8 / 16, 10 / 16, 12 / 16, 12 / 16])
+    assert float(nas_cells(model)[0].drop_path_progress.numpy()) == 1.0
+    assert schedule.steps.step == int(model.optimizer.iterations.numpy()) == 16
     with pytest.raises(ValueError, match="total_training_steps must be >= 1, got 0"):
         DropPathSchedule(0)
+    with pytest.raises(ValueError, match="update_every must be a positive int, got 0"):
+        DropPathSchedule(8, update_every=0)
+
+
+def test_sync_batch_norm_reaches_every_layer_of_a_cell_and_its_config():
+    layer, _ = build(ODD_CELL, 4, 2, [2, 8, 8, 6], [2, 16, 16, 5],
+                     layer_config=LayerConfig(sync_batch_norm=True))
+    clone = NasCell.from_config(layer.get_config())
+    clone([tf.zeros([2, 8, 8, 6]), tf.zeros([2, 16, 16, 5])])
+    for cell in (layer, clone):
+        norms = [sub for sub in cell._flatten_layers()
+                 if isinstance(sub, tf_keras.layers.BatchNormalization)]
+        assert len(norms) > 5 and all(n.synchronized for n in norms)
+    plain, _ = build(ODD_CELL, 4, 2, [2, 8, 8, 6], [2, 16, 16, 5])
+    assert not any(getattr(sub, "synchronized", False) for sub in plain._flatten_layers())
 
 
 def test_saved_model_export_with_drop_path(tmp_path):

@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from nasnet import datasets
@@ -102,6 +103,16 @@ def test_prepared_dataset_info_slices_and_splits(prepared_dir):
     image, label = next(iter(datasets.load_tfds(NAME, "test", prepared_dir)))
     assert image.shape == (12, 12, 1) and image.dtype == np.uint8 and label.dtype == np.int64
     assert datasets.info(NAME, prepared_dir).split_sizes["test"] == 10
+
+
+def test_images_can_stay_encoded(prepared_dir):
+    decoded = list(datasets.load_tfds(NAME, "test", prepared_dir))
+    encoded = list(datasets.load_tfds(NAME, "test", prepared_dir, decode_images=False))
+    assert len(encoded) == len(decoded) == 10
+    for (raw, label), (image, same_label) in zip(encoded, decoded):
+        assert raw.dtype == tf.string and raw.shape == ()
+        np.testing.assert_array_equal(tf.io.decode_image(raw).numpy(), image.numpy())
+        assert label == same_label
 
 
 def test_unknown_split_lists_the_splits(prepared_dir):

@@ -72,6 +72,7 @@ def test_make_op_rejects_bad_stride():
     ({"bn_momentum": 1.0}, "bn_momentum must be in"),
     ({"bn_epsilon": 0.0}, "bn_epsilon must be > 0"),
     ({"weight_decay": -1.0}, "weight_decay must be >= 0"),
+    ({"sync_batch_norm": "yes"}, "sync_batch_norm must be true or false, got 'yes'"),
 ])
 def test_layer_config_validation(kwargs, message):
     with pytest.raises(ValueError, match=message):

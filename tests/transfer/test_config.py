@@ -27,6 +27,14 @@ def test_mobile_preset_carries_the_slim_recipe():
     assert cfg.optimizer.learning_rate(50 * 32) == pytest.approx(2.0)
 
 
+@pytest.mark.parametrize("name", ["nasnet_a_mobile", "nasnet_a_large"])
+def test_accelerator_presets_run_many_steps_per_execution(name):
+    cfg = config.preset(name)
+    assert cfg.steps_per_execution == config.ACCELERATOR_STEPS_PER_EXECUTION == 100
+    for interval in (cfg.steps_per_loop, cfg.checkpoint_every_steps, cfg.log_every_steps):
+        assert interval % cfg.steps_per_execution == 0
+
+
 def test_large_preset_carries_the_slim_recipe():
     cfg = config.NASNET_A_LARGE
     assert cfg.model == networks.LARGE and cfg.model.backbone.size == "6@4032"

@@ -72,6 +72,62 @@ def test_decode_image_reads_png_and_jpeg():
     assert data.decode_image(jpeg).shape == (20, 30, 3)
 
 
+def _fixed_window(monkeypatch):
+    """The crop window is the only draw that differs between the two paths: fix it."""
+    def window(shape):
+        return tf.constant([3, 5, 0]), tf.constant([20, 30, -1])
+    monkeypatch.setattr(data, "_crop_window", window)
+
+
+@pytest.mark.parametrize("encode", [tf.io.encode_jpeg, tf.io.encode_png], ids=["jpeg", "png"])
+def test_decoding_only_the_crop_gives_the_pipeline_of_the_decoded_image(monkeypatch, encode):
+    _fixed_window(monkeypatch)
+    encoded = encode(_images(1, 40, 52, seed=3)[0])
+    decoded = data.decode_image(encoded)
+    tf.random.set_seed(7)                 # same flip and colour draws on both paths
+    before = data.preprocess_for_train(decoded, 24, "inception").numpy()
+    tf.random.set_seed(7)
+    after = data.decode_and_preprocess_for_train(encoded, 24, "inception").numpy()
+    assert after.shape == (24, 24, 3) and after.min() >= -1.0 and after.max() <= 1.0
+    np.testing.assert_allclose(after, before, atol=1e-6)
+    resized = data.decode_and_preprocess_for_train(encoded, 16, "resize").numpy()
+    np.testing.assert_allclose(resized, data.preprocess_for_train(decoded, 16, "resize"))
+    with pytest.raises(ValueError, match="preprocessing must be one of"):
+        data.decode_and_preprocess_for_train(encoded, 8, "vgg")
+
+
+def _stages(ds):
+    """The dataset and the ones it reads from, outermost first."""
+    while ds is not None:
+        yield ds
+        ds = getattr(ds, "_input_dataset", None)
+
+
+def test_imagenet_training_shuffles_jpeg_bytes_and_decodes_the_crop_after():
+    import tensorflow_datasets as tfds
+    cfg = DataConfig(dataset="imagenet2012", shuffle_buffer=16)
+    with tfds.testing.mock_data(num_examples=6):
+        train = data.make_dataset(cfg, "train", training=True, image_size=24, batch_size=4,
+                                  num_classes=1000, with_aux=False)
+        images, targets = next(iter(train))
+        sharded = data.make_dataset(cfg, "train", training=True, image_size=24, batch_size=4,
+                                    num_classes=1000, with_aux=False, deterministic=True)
+        evaluation = data.make_dataset(cfg, "validation", training=False, image_size=24,
+                                       batch_size=4, num_classes=1000, with_aux=False)
+        eval_images, _ = next(iter(evaluation))
+    assert images.shape == (4, 24, 24, 3) and targets["logits"].shape == (4, 1000)
+    assert eval_images.shape == (4, 24, 24, 3)
+    shuffles = [d for d in _stages(train) if type(d).__name__.lstrip("_") == "ShuffleDataset"]
+    assert len(shuffles) == 1 and shuffles[0].element_spec[0].dtype == tf.string
+
+    def map_order(ds):     # the preprocessing map: the last map before batching
+        maps = [d for d in _stages(ds) if type(d).__name__.lstrip("_") == "ParallelMapDataset"]
+        return maps[0]._deterministic
+    # Order kept only where data sharding needs it, and for evaluation.
+    assert (map_order(train), map_order(sharded), map_order(evaluation)) == (
+        "false", "true", "true")
+
+
 def test_digits_dataset_batches_and_one_hot_targets():
     cfg = DataConfig(dataset="digits", preprocessing="resize", shuffle_buffer=64)
     ds = data.make_dataset(cfg, "train", training=True, image_size=16, batch_size=8,

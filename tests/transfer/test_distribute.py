@@ -22,6 +22,9 @@ def test_one_device_and_mirrored_on_this_cpu():
     assert mirrored.num_replicas_in_sync == n
     assert distribute.global_batch_size(16, mirrored) == 16 * n
     assert distribute.worker_id(mirrored) == "local"
+    # One host feeds both: no data sharding, so no need for a deterministic input order.
+    assert distribute.num_input_workers(one) == distribute.num_input_workers(mirrored) == 1
+    assert distribute.describe(mirrored)["input_workers"] == 1
 
 
 def test_multi_worker_without_tf_config_is_one_worker(monkeypatch):

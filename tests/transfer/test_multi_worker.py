@@ -47,5 +47,6 @@ def test_two_local_workers_end_with_identical_weights(tmp_path):
     # Only the chief wrote the run's files; the other worker cleaned up after itself.
     events = train_helpers.read_events(workdir)
     assert events[0]["worker"] == "worker_0" and events[-1]["event"] == "end"
+    assert events[0]["input_workers"] == 2          # hence a deterministic input order
     assert sorted(n for n in os.listdir(workdir) if not n.startswith("events")) == [
         "checkpoints", "config.json", "final", "genotype.json", "metrics.json", "tensorboard"]

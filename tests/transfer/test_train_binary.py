@@ -33,7 +33,8 @@ def test_bad_input_fails_with_one_clear_line_and_writes_nothing(tmp_path, flags,
 def test_print_config_applies_flags_and_overrides():
     proc = train_helpers.run_module("transfer.train", [
         "--preset=nasnet_a_large", "--size=2@768", "--dataset=imagenette", "--xla",
-        "--strategy=tpu", "--override=optimizer.base_learning_rate=0.02", "--print_config"])
+        "--strategy=tpu", "--override=optimizer.base_learning_rate=0.02",
+        "--steps_per_execution=50", "--print_config"])
     assert proc.returncode == 0, proc.stderr[-2000:]
     cfg = json.loads(proc.stdout)
     assert cfg["model"]["backbone"]["num_cells_per_stack"] == 2
@@ -41,6 +42,7 @@ def test_print_config_applies_flags_and_overrides():
     assert cfg["data"]["dataset"] == "imagenette" and cfg["xla"] is True
     assert cfg["strategy"] == "tpu" and cfg["optimizer"]["base_learning_rate"] == 0.02
     assert cfg["per_replica_batch_size"] == 16                      # the Large recipe
+    assert cfg["steps_per_execution"] == 50
 
 
 def test_workdir_is_required():
