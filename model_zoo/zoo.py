@@ -129,6 +129,7 @@ def cmd_export(zoo, argv) -> int:
     if bool(FLAGS.workdir) == bool(FLAGS.checkpoint):
         raise UsageError("export needs exactly one of --workdir=DIR or --checkpoint=PREFIX")
     from model_zoo import registry
+    from nasnet import io_utils
     from transfer import export
 
     registry.check_name(name)
@@ -139,7 +140,7 @@ def cmd_export(zoo, argv) -> int:
         raise registry.ZooError(f"zoo entry {name!r} already exists in {zoo.root} "
                                 f"(--overwrite replaces it)")
     os.makedirs(zoo.root, exist_ok=True)
-    staging = os.path.join(zoo.root, f".export-{name}-{os.getpid()}")
+    staging = io_utils.temporary_sibling(zoo.entry_dir(name), "tmp")  # a kill: cleaned later
     try:
         if FLAGS.workdir:
             export.export_from_workdir(_path(FLAGS.workdir), staging,
