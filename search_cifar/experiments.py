@@ -479,6 +479,7 @@ def run_experiment(config: SearchConfig, workdir: str, stream: TextIO | None = N
     stream = stream if stream is not None else sys.stdout
     start = time.monotonic()
     resumed = validate(config, workdir)
+    io_utils.remove_stale_temporaries(workdir)  # what a killed earlier run left
     space = config.build_space()
     strategy = config.build_strategy(space)
     store = TrialStore(workdir)
