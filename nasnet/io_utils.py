@@ -352,8 +352,10 @@ def check_writable_directory(path: str, what: str = "directory") -> None:
 # -- stale temporaries ------------------------------------------------------------------------
 def process_start_time() -> float:
     """When this process started (seconds since the epoch): now less its age from
-    ``/proc`` (uptime less the start tick, to 10 ms) where there is one, else when this
-    module was imported."""
+    ``/proc`` (uptime less the start tick) where there is one, else when this module was
+    imported. Both are counted in 10 ms ticks, so the estimate may be a few ticks early:
+    a leftover from just before the start is then kept until a later run (never the
+    other way round)."""
     try:
         with open("/proc/self/stat", encoding="ascii") as f:
             ticks = int(f.read().rsplit(")", 1)[1].split()[19])

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -372,6 +373,7 @@ def test_a_killed_add_leaves_a_temporary_that_the_next_add_removes(zoo, tmp_path
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     left = [n for n in os.listdir(zoo.root) if n.startswith(".")]
     assert len(left) == 1 and left[0].startswith(".killed.tmp-")
+    time.sleep(0.2)       # a process start is known to 10 ms ticks: the next run comes later
     added = zoo_helpers.run_zoo(["add", "second", f"--export_dir={export}"], zoo.root)
     assert added.returncode == 0, added.stderr
     assert sorted(os.listdir(zoo.root)) == ["digits_a", "second"]

@@ -263,6 +263,7 @@ def test_a_killed_writers_leftovers_are_removed_by_the_next_run(tmp_path):
     for name in (".tmp-notours", ".final.tmp-worker1-123", ".tmp-0000000g-1-abcdef12",
                  ".config", "state.json"):
         (tmp_path / name).write_text("keep")
+    time.sleep(0.2)       # a process start is known to 10 ms ticks: the next run comes later
     cleaned = _python(CLEANER, tmp_path, "1")
     assert cleaned.returncode == 0, cleaned.stderr
     removed = json.loads(cleaned.stdout)
@@ -291,6 +292,7 @@ def test_a_live_writers_temporaries_and_younger_ones_are_kept(tmp_path):
         assert len(young) == 1
         assert io_utils.remove_stale_temporaries(str(tmp_path)) == []
         # A new process: the dead writer's file goes, the live writer's directory stays.
+        time.sleep(0.2)
         cleaned = json.loads(_python(CLEANER, tmp_path, "1").stdout)
         assert [os.path.basename(p) for p in cleaned] == young
         assert os.path.isdir(live_tmp)
