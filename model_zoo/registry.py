@@ -630,9 +630,9 @@ class LoadedModel:
             encoded.append(data)
         try:
             out = self.predict_bytes(encoded)
-        except tf.errors.OpError as e:
-            raise ZooError(f"cannot classify {paths}: {e.message.splitlines()[0][:300]}") \
-                from None
+        except tf.errors.OpError as e:  # its last line says why ("Graph execution error:" first)
+            reason = [line.strip() for line in e.message.splitlines() if line.strip()]
+            raise ZooError(f"cannot classify {paths}: {(reason or ['?'])[-1][:300]}") from None
         return [{"path": path, "top_k_classes": [int(c) for c in out["top_k_classes"][i]],
                  "top_k_probabilities": [float(p) for p in out["top_k_probabilities"][i]]}
                 for i, path in enumerate(paths)]

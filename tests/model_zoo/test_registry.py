@@ -439,3 +439,32 @@ def test_classifying_a_file_that_is_not_an_image_names_it(zoo, tmp_path):
         loaded.classify_files([str(text)])
     with pytest.raises(registry.ZooError, match=r"cannot read image '.*missing.png'"):
         loaded.classify_files([str(tmp_path / "missing.png")])
+
+
+def test_a_failed_removal_is_a_zoo_error_and_leaves_the_entry(zoo, monkeypatch):
+    def refuse(src, dst):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(registry.fs, "rename", refuse)
+    with pytest.raises(registry.ZooError, match="cannot remove zoo entry 'digits_a' from .*: "
+                                                "Permission denied"):
+        zoo.remove("digits_a")
+    monkeypatch.undo()
+    assert zoo.names() == ["digits_a"] and zoo.check_files("digits_a").ok
+
+
+def test_a_model_that_fails_on_decodable_images_is_one_line(zoo, tmp_path):
+    import tensorflow as tf
+
+    def serving_bytes(images):
+        raise tf.errors.InvalidArgumentError(None, None, "Graph execution error:\n\nboom")
+
+    class Broken:
+        signatures = {"serving_bytes": serving_bytes}
+
+    png = tmp_path / "grey.png"
+    png.write_bytes(tf.io.encode_png(tf.fill([4, 4, 3], tf.constant(128, tf.uint8))).numpy())
+    loaded = registry.LoadedModel(manifest=zoo.manifest("digits_a"), saved_model=Broken(),
+                                  genotype_path=_entry(zoo, "genotype.json"))
+    with pytest.raises(registry.ZooError, match=r"^cannot classify \[.*grey.png'\]: boom$"):
+        loaded.classify_files([str(png)])
