@@ -5,7 +5,9 @@ Everything the evaluation job (``detection.evaluate_lib``), the exporter's
 label map (``detection.export_lib``) and the drawing (``detection.visualize``)
 read about a COCO-format data set is here:
 
-* ``load_ground_truth``: a pycocotools ``COCO`` of an instances file;
+* ``load_ground_truth``: a pycocotools ``COCO`` of an instances file, checked
+  first (``check_instances``: ids, boxes, areas, crowd flags; booleans are not
+  integers), every problem a ValueError naming the file;
 * ``load_detections`` / ``validate_detections``: a COCO results file
   (``[{image_id, category_id, bbox: [x, y, w, h], score}, ...]``) checked
   against the ground truth (unknown image or category ids, malformed boxes
@@ -31,35 +33,120 @@ from __future__ import annotations
 import contextlib
 import glob
 import io
-import json
 import math
 import os
 from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
+from nasnet import io_utils, json_types
+
 #: uint8 images ``[B, H, W, 3]`` -> detection outputs (see the module docstring).
 Detector = Callable[[np.ndarray], dict[str, np.ndarray]]
 
 
 # -- ground truth and detections ------------------------------------------------
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_box(value: Any) -> bool:
+    """``[x, y, width, height]``: 4 finite numbers (not booleans), width and height >= 0."""
+    return (isinstance(value, list) and len(value) == 4
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                    and math.isfinite(v) for v in value)
+            and value[2] >= 0 and value[3] >= 0)
+
+
+def _records(data: dict, key: str, where: str) -> list[dict]:
+    """``data[key]`` (a list) when every item is an object."""
+    records = data[key]
+    for i, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise ValueError(f"{where}: {key}[{i}] must be an object, got "
+                             f"{json_types.show(record)}")
+    return records
+
+
+def _unique_ids(records: list[dict], key: str, where: str) -> set[int]:
+    ids: set[int] = set()
+    for i, record in enumerate(records):
+        if not _is_int(record.get("id")):
+            raise ValueError(f"{where}: {key}[{i}].id must be an integer, got "
+                             f"{json_types.show(record.get('id'))}")
+        if record["id"] in ids:
+            raise ValueError(f"{where}: {key}[{i}].id {record['id']} is not unique")
+        ids.add(record["id"])
+    return ids
+
+
+def check_instances(data: Any, where: str) -> dict:
+    """``data`` when it is a COCO instances document pycocotools can score; ValueError
+    naming ``where`` and the first bad record otherwise.
+
+    Checked: ``images`` (non-empty; unique integer ``id``, string ``file_name``,
+    positive integer ``height`` / ``width`` when given), ``categories`` (unique
+    integer ``id``, string ``name``), ``annotations`` (unique integer ``id``,
+    ``image_id`` and ``category_id`` of listed images and categories, ``bbox``
+    ``[x, y, w, h]`` of finite numbers, ``area`` >= 0, ``iscrowd`` 0 or 1). Booleans
+    are not integers. What pycocotools would otherwise do with such records is fail
+    with a KeyError deep in ``COCOeval`` or silently overwrite a duplicate.
+    """
+    if not isinstance(data, dict):
+        raise ValueError(f"{where} is not in COCO instances format: it must hold a JSON "
+                         f"object, got {json_types.show(data)}")
+    wrong = [k for k in ("images", "annotations", "categories")
+             if not isinstance(data.get(k), list)]
+    if wrong:
+        raise ValueError(f"{where} is not in COCO instances format (needs images, annotations "
+                         f"and categories lists): no list {wrong}")
+    images = _records(data, "images", where)
+    if not images:
+        raise ValueError(f"{where} lists no images")
+    image_ids = _unique_ids(images, "images", where)
+    for i, image in enumerate(images):
+        if not isinstance(image.get("file_name"), str):
+            raise ValueError(f"{where}: images[{i}].file_name must be a string, got "
+                             f"{json_types.show(image.get('file_name'))}")
+        for key in ("height", "width"):
+            if key in image and not (_is_int(image[key]) and image[key] > 0):
+                raise ValueError(f"{where}: images[{i}].{key} must be a positive integer, got "
+                                 f"{json_types.show(image[key])}")
+    categories = _records(data, "categories", where)
+    category_ids = _unique_ids(categories, "categories", where)
+    for i, category in enumerate(categories):
+        if not isinstance(category.get("name"), str):
+            raise ValueError(f"{where}: categories[{i}].name must be a string, got "
+                             f"{json_types.show(category.get('name'))}")
+    annotations = _records(data, "annotations", where)
+    _unique_ids(annotations, "annotations", where)
+    for i, ann in enumerate(annotations):
+        problem = None
+        if not _is_int(ann.get("image_id")) or ann["image_id"] not in image_ids:
+            problem = f"image_id must be the id of a listed image, got " \
+                      f"{json_types.show(ann.get('image_id'))}"
+        elif not _is_int(ann.get("category_id")) or ann["category_id"] not in category_ids:
+            problem = f"category_id must be the id of a listed category, got " \
+                      f"{json_types.show(ann.get('category_id'))}"
+        elif not _is_box(ann.get("bbox")):
+            problem = f"bbox must be [x, y, width, height] of finite numbers with width, " \
+                      f"height >= 0, got {json_types.show(ann.get('bbox'))}"
+        elif not (isinstance(ann.get("area"), (int, float)) and not isinstance(ann["area"], bool)
+                  and math.isfinite(ann["area"]) and ann["area"] >= 0):
+            problem = f"area must be a number >= 0, got {json_types.show(ann.get('area'))}"
+        elif not (_is_int(ann.get("iscrowd")) and ann["iscrowd"] in (0, 1)):
+            problem = f"iscrowd must be 0 or 1, got {json_types.show(ann.get('iscrowd'))}"
+        if problem:
+            raise ValueError(f"{where}: annotations[{i}].{problem}")
+    return data
+
+
 def load_ground_truth(annotation_file: str):
-    """A pycocotools ``COCO`` of a COCO instances file; ValueError if unusable."""
+    """A pycocotools ``COCO`` of a COCO instances file (``check_instances``); ValueError
+    naming the file if it is missing, a directory, not UTF-8 JSON or not instances."""
     from pycocotools.coco import COCO
-    if not annotation_file or not os.path.isfile(annotation_file):
-        raise ValueError(f"annotation file {annotation_file!r} does not exist")
-    try:
-        with open(annotation_file, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"annotation file {annotation_file!r} is not readable JSON: "
-                         f"{e}") from None
-    if not isinstance(data, dict) or not all(k in data for k in
-                                             ("images", "annotations", "categories")):
-        raise ValueError(f"annotation file {annotation_file!r} is not in COCO instances "
-                         f"format (needs images, annotations and categories)")
-    if not data["images"]:
-        raise ValueError(f"annotation file {annotation_file!r} lists no images")
+    data = io_utils.read_json(annotation_file, "annotation file")
+    check_instances(data, f"annotation file {annotation_file!r}")
     coco = COCO()
     coco.dataset = data
     with contextlib.redirect_stdout(io.StringIO()):
@@ -68,24 +155,19 @@ def load_ground_truth(annotation_file: str):
 
 
 def load_detections(path: str) -> list[dict[str, Any]]:
-    """A COCO results file: a JSON list of {image_id, category_id, bbox, score}."""
-    if not os.path.isfile(path):
-        raise ValueError(f"detections file {path!r} does not exist")
-    try:
-        with open(path, encoding="utf-8") as f:
-            detections = json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"detections file {path!r} is not readable JSON: {e}") from None
-    return detections
+    """A COCO results file: a JSON list of {image_id, category_id, bbox, score}
+    (checked against the ground truth by ``validate_detections``)."""
+    return io_utils.read_json(path, "detections file")
 
 
 def validate_detections(detections: Any, coco_gt) -> list[dict[str, Any]]:
     """Checks a COCO results list against the ground truth; returns a clean copy.
 
     Raises ValueError for a non-list, an entry without image_id / category_id
-    / bbox / score, a box that is not 4 finite numbers with w, h >= 0, a
-    non-finite score, and image or category ids the annotation file does not
-    have (they would be silently ignored or crash pycocotools).
+    / bbox / score, ids that are not integers (booleans are not), a box that is
+    not 4 finite numbers with w, h >= 0, a non-finite score, and image or
+    category ids the annotation file does not have (they would be silently
+    ignored or crash pycocotools).
     """
     if not isinstance(detections, list):
         raise ValueError(f"detections must be a JSON list of objects, got "
@@ -94,19 +176,22 @@ def validate_detections(detections: Any, coco_gt) -> list[dict[str, Any]]:
     clean, unknown_images, unknown_categories = [], set(), set()
     for i, det in enumerate(detections):
         if not isinstance(det, dict):
-            raise ValueError(f"detection {i} is not an object: {det!r}")
+            raise ValueError(f"detection {i} is not an object: {json_types.show(det)}")
         missing = [k for k in ("image_id", "category_id", "bbox", "score") if k not in det]
         if missing:
-            raise ValueError(f"detection {i} has no {missing}: {det!r}")
+            raise ValueError(f"detection {i} has no {missing}: {json_types.show(det)}")
+        for key in ("image_id", "category_id"):
+            if not _is_int(det[key]):
+                raise ValueError(f"detection {i}: {key} must be an integer, got "
+                                 f"{json_types.show(det[key])}")
         bbox, score = det["bbox"], det["score"]
-        if (not isinstance(bbox, (list, tuple)) or len(bbox) != 4 or
-                not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                        and math.isfinite(v) for v in bbox) or bbox[2] < 0 or bbox[3] < 0):
+        if not _is_box(bbox if not isinstance(bbox, tuple) else list(bbox)):
             raise ValueError(f"detection {i}: bbox must be [x, y, width, height] of finite "
-                             f"numbers with width, height >= 0, got {bbox!r}")
+                             f"numbers with width, height >= 0, got {json_types.show(bbox)}")
         if (isinstance(score, bool) or not isinstance(score, (int, float))
                 or not math.isfinite(score)):
-            raise ValueError(f"detection {i}: score must be a finite number, got {score!r}")
+            raise ValueError(f"detection {i}: score must be a finite number, got "
+                             f"{json_types.show(score)}")
         if det["image_id"] not in image_ids:
             unknown_images.add(det["image_id"])
         if det["category_id"] not in category_ids:
@@ -115,9 +200,9 @@ def validate_detections(detections: Any, coco_gt) -> list[dict[str, Any]]:
                       "bbox": [float(v) for v in bbox], "score": float(score)})
     if unknown_images:
         raise ValueError(f"{len(unknown_images)} image id(s) of the detections are not in the "
-                         f"annotation file, e.g. {sorted(unknown_images, key=str)[:5]}")
+                         f"annotation file, e.g. {sorted(unknown_images)[:5]}")
     if unknown_categories:
-        raise ValueError(f"category id(s) {sorted(unknown_categories, key=str)} of the "
+        raise ValueError(f"category id(s) {sorted(unknown_categories)} of the "
                          f"detections are not in the annotation file (known: "
                          f"{sorted(category_ids)})")
     return clean

@@ -3,9 +3,11 @@ SavedModel, or a detections JSON file, against a COCO-format annotation file.
 
 Prints the 12 standard COCO metrics and writes ``metrics.json`` (atomic) to
 ``--output_dir``; a model's detections are written to ``detections.json``
-beside it. Bad input (a missing annotation file, unknown image or category
-ids, a checkpoint of another model) prints ``error: ...`` and exits 2 before
-any metrics file is written.
+beside it. Bad input (an ``--output_dir`` that is a file or cannot be
+written, checked first; a missing or malformed annotation file, a detections
+file that is not JSON, unknown image or category ids, a checkpoint of another
+model) prints one ``error: ...`` line naming it and exits 2 before any
+metrics file is written.
 
 Examples:
     # a detections file produced elsewhere
@@ -68,6 +70,7 @@ def main(argv: list[str]) -> int:
                          f"(got {sources or 'none'})")
     annotation_file = cli.user_path(FLAGS.annotation_file)
     output_dir = cli.user_path(FLAGS.output_dir)
+    evaluate_lib.check_output_dir(output_dir)  # a file or unwritable: exit 2 before any work
     if FLAGS.detections_json:
         metrics = evaluate_lib.evaluate_detections_file(
             annotation_file, cli.user_path(FLAGS.detections_json), output_dir)

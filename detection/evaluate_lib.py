@@ -13,8 +13,9 @@ saved_model_detector``) are all scored the same way. (official.vision's ``COCOEv
 restricts ``imgIds`` to images that received detections, which overstates
 recall when a model misses whole images; the standard protocol does not.)
 
-Inputs are checked before anything runs: a missing or malformed annotation
-file, a detections file with unknown image ids or category ids, a malformed
+Inputs are checked before anything runs: an output directory that is a file
+or cannot be written, a missing or malformed annotation file (a directory, a
+binary file, records pycocotools cannot score: ``coco_data.check_instances``), a detections file with unknown image ids or category ids, a malformed
 box or score, a checkpoint that does not hold this model (another backbone,
 another size) all raise ``ValueError`` naming the problem. ``metrics.json`` is
 written atomically once every number is known, never partially.
@@ -88,6 +89,12 @@ def format_metrics(metrics: dict[str, Any]) -> str:
                      for name, desc in zip(METRIC_NAMES, METRIC_DESCRIPTIONS))
 
 
+def check_output_dir(output_dir: str) -> None:
+    """ValueError, before anything runs, when ``output_dir`` is a file or cannot be
+    created or written (``nasnet.io_utils.check_writable_directory``)."""
+    io_utils.check_writable_directory(output_dir, "output directory")
+
+
 def write_metrics(output_dir: str, metrics: dict[str, float], **info: Any) -> str:
     """``<output_dir>/metrics.json`` (atomic): the 12 numbers, then run facts."""
     path = os.path.join(output_dir, METRICS_FILE)
@@ -99,9 +106,14 @@ def write_metrics(output_dir: str, metrics: dict[str, float], **info: Any) -> st
 def evaluate_detections_file(annotation_file: str, detections_file: str,
                              output_dir: str | None = None) -> dict[str, float]:
     """Scores a COCO results file produced elsewhere; writes metrics.json when asked."""
+    if output_dir:
+        check_output_dir(output_dir)
     coco_gt = coco_data.load_ground_truth(annotation_file)
-    detections = coco_data.validate_detections(coco_data.load_detections(detections_file),
-                                               coco_gt)
+    detections = coco_data.load_detections(detections_file)
+    try:
+        detections = coco_data.validate_detections(detections, coco_gt)
+    except ValueError as e:
+        raise ValueError(f"detections file {detections_file!r}: {e}") from None
     metrics = score(coco_gt, detections)
     if output_dir:
         write_metrics(output_dir, metrics, source=os.path.abspath(detections_file),
@@ -119,6 +131,8 @@ def evaluate_detector(detector: coco_data.Detector, annotation_file: str, image_
     Writes ``detections.json`` and ``metrics.json`` (both atomic) in
     ``output_dir`` when given. ``info`` is recorded in metrics.json.
     """
+    if output_dir:
+        check_output_dir(output_dir)
     coco_gt = coco_data.load_ground_truth(annotation_file)
     start = time.time()
     detections = coco_data.run_detector(detector, coco_gt, image_source, batch_size)
@@ -154,6 +168,7 @@ def evaluate_checkpoints(params, checkpoint_dir: str, annotation_file: str, imag
     import tensorflow as tf
 
     from detection import serving  # noqa: F811 - TensorFlow and official.vision: models only
+    check_output_dir(output_dir)
     coco_data.load_ground_truth(annotation_file)  # fail before waiting on a bad file
     if not wait:
         latest = tf.train.latest_checkpoint(checkpoint_dir)

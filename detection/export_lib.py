@@ -26,7 +26,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -55,10 +54,13 @@ def _label_map(annotation_file: str | None) -> dict[str, str] | None:
 def _read_metrics(path: str | None) -> dict[str, Any]:
     if not path:
         return {}
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise ValueError(f"metrics file {path!r} does not exist (run the evaluation job)")
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    metrics = io_utils.read_json(path, "metrics file")
+    if not isinstance(metrics, dict):
+        raise ValueError(f"metrics file {path!r} must hold a JSON object (the evaluation "
+                         f"job's metrics.json), got {type(metrics).__name__}")
+    return metrics
 
 
 def export_detector(params, checkpoint: str, export_dir: str, *,
@@ -78,6 +80,7 @@ def export_detector(params, checkpoint: str, export_dir: str, *,
                          f"backbone is {params.task.model.backbone.type!r}")
     metrics = _read_metrics(metrics_file)
     labels = _label_map(annotation_file)
+    io_utils.remove_stale_temporaries(os.path.dirname(export_dir), recursive=False)
     module = serving.serving_module(params)
     prefix = serving.restore(module.model, checkpoint, params)
     backbone = module.model.backbone

@@ -22,31 +22,20 @@ from __future__ import annotations
 
 import collections
 import glob
-import json
 import os
 import shutil
 import tempfile
 from typing import Any
 
-from detection import shapes
+from detection import coco_data, shapes
+from nasnet import io_utils
 
 
 def load_annotations(path: str) -> dict[str, Any]:
-    """A COCO "instances" JSON file, checked for the keys the converter reads."""
-    if not os.path.isfile(path):
-        raise ValueError(f"annotation file {path!r} does not exist")
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"annotation file {path!r} is not readable JSON: {e}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"annotation file {path!r} must hold a JSON object")
-    missing = [k for k in ("images", "annotations", "categories") if k not in data]
-    if missing:
-        raise ValueError(f"annotation file {path!r} is not COCO instances format: "
-                         f"no {missing}")
-    return data
+    """A COCO "instances" JSON file, checked as the evaluation checks it
+    (``coco_data.check_instances``); ValueError naming the file otherwise."""
+    data = io_utils.read_json(path, "annotation file")
+    return coco_data.check_instances(data, f"annotation file {path!r}")
 
 
 def convert_split(annotations_path: str, images_dir: str, output_prefix: str,

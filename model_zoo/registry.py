@@ -22,7 +22,20 @@ with their sha256 and sizes, the creation time and the source run.
 a missing one is reported by name, an unlisted one too), then loads the
 SavedModel and runs one prediction. A manifest whose file paths leave the
 entry directory (absolute paths, ``..``, symbolic links pointing out) is
-refused.
+refused. What the checksums prove: integrity against accidents (a torn copy,
+a flipped bit, a file edited by mistake), not authenticity. Whoever can write
+an entry can write its manifest too, and loading a SavedModel runs the graph
+in it: an entry from someone else is code you run, to be trusted as such.
+
+Reading a manifest is strict: unknown or missing keys and values of the
+wrong JSON type (booleans are not integers, ``nasnet.json_types``) are
+ZooErrors naming the field. ``remove`` refuses an entry that is a symbolic
+link (the zoo deletes only what it holds). ``add`` and ``remove`` first
+delete what killed ``add`` / ``remove`` calls left (``nasnet.io_utils.
+remove_stale_temporaries``). The zoo directory may be a URL (``gs://bucket/
+zoo``): everything goes through ``nasnet.filesystem`` (``tf.io.gfile``), and
+an entry's ``manifest.json`` is written last, so an entry is listed only once
+it is whole (an object store has no atomic directory rename).
 
 The published architectures (``nasnet.known_genotypes``) are listed beside
 the entries as architectures without weights: ``show``, ``genotype`` and
@@ -44,14 +57,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import math
 import os
 import re
-import shutil
 from typing import Any, Iterable, Mapping
 
-from nasnet import artifacts, genotype_source, io_utils, known_genotypes
+from nasnet import artifacts, genotype_source, io_utils, json_types, known_genotypes, paths
+from nasnet import filesystem as fs
 from nasnet.artifacts import (EXPORT_INFO_FILE, GENOTYPE_FILE, MANIFEST_FILE, METRICS_FILE,
                               SAVED_MODEL_DIR)
 from nasnet.export_info import ExportInfo, utc_now
@@ -130,7 +142,7 @@ def _inside(entry_dir: str, relpath: str) -> str:
 
 def sha256_file(path: str, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with fs.open_file(path, "rb") as f:
         while True:
             block = f.read(chunk)
             if not block:
@@ -186,8 +198,19 @@ class Manifest:
             if not isinstance(value, str) or not value:
                 raise ZooError(f"manifest {field} must be a non-empty string, got {value!r}")
         object.__setattr__(self, "input_size", tuple(self.input_size))
-        if not self.input_size or not all(isinstance(d, int) and d > 0 for d in self.input_size):
+        if not self.input_size or not all(isinstance(d, int) and not isinstance(d, bool)
+                                          and d > 0 for d in self.input_size):
             raise ZooError(f"manifest input_size must be positive ints, got {self.input_size!r}")
+        for field in ("num_classes", "parameters", "mult_adds"):
+            value = getattr(self, field)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 0):
+                raise ZooError(f"manifest {field} must be a non-negative integer or null, "
+                               f"got {value!r}")
+        for field in ("size", "source_run"):
+            value = getattr(self, field)
+            if value is not None and not isinstance(value, str):
+                raise ZooError(f"manifest {field} must be a string or null, got {value!r}")
         files = tuple(f if isinstance(f, FileRecord) else FileRecord(**f) for f in self.files)
         paths = [f.path for f in files]
         if len(set(paths)) != len(paths):
@@ -196,6 +219,8 @@ class Manifest:
             raise ZooError(f"manifest must not list itself ({MANIFEST_FILE})")
         object.__setattr__(self, "files", files)
         object.__setattr__(self, "signatures", tuple(self.signatures))
+        if not all(isinstance(s, str) for s in self.signatures):
+            raise ZooError(f"manifest signatures must be names, got {list(self.signatures)!r}")
         if not isinstance(self.metrics, dict):
             raise ZooError(f"manifest metrics must be an object, got {self.metrics!r}")
 
@@ -210,7 +235,8 @@ class Manifest:
     def from_dict(cls, data: Any) -> "Manifest":
         if not isinstance(data, Mapping):
             raise ZooError(f"a manifest must be a JSON object, got {type(data).__name__}")
-        if data.get("format_version") != FORMAT_VERSION:
+        version = data.get("format_version")
+        if isinstance(version, bool) or version != FORMAT_VERSION:
             raise ZooError(f"unsupported manifest format_version {data.get('format_version')!r} "
                            f"(this code reads {FORMAT_VERSION})")
         names = {f.name for f in dataclasses.fields(cls)}
@@ -227,6 +253,10 @@ class Manifest:
                 isinstance(f, Mapping) and set(f) == {"path", "sha256", "size"}
                 for f in values["files"]):
             raise ZooError("manifest 'files' must be a list of {path, sha256, size} objects")
+        try:
+            json_types.check(cls, data, "manifest")
+        except ValueError as e:
+            raise ZooError(str(e)) from None
         return cls(**values)
 
 
@@ -256,53 +286,51 @@ class VerifyReport:
 
 def _walk_files(directory: str) -> list[str]:
     """Relative paths of the regular files under ``directory``; links are refused."""
-    out = []
-    for root, dirs, files in os.walk(directory):
-        for name in dirs + files:
-            full = os.path.join(root, name)
-            if os.path.islink(full):
-                raise ZooError(f"{full!r} is a symbolic link; zoo entries hold plain files only")
-        for name in files:
-            out.append(os.path.relpath(os.path.join(root, name), directory).replace(os.sep, "/"))
-    return sorted(out)
+    if not fs.uses_gfile(directory):
+        for root, dirs, files in os.walk(directory):
+            for name in dirs + files:
+                full = os.path.join(root, name)
+                if os.path.islink(full):
+                    raise ZooError(f"{full!r} is a symbolic link; zoo entries hold plain "
+                                   f"files only")
+    try:
+        return fs.relative_files(directory)
+    except OSError as e:
+        raise ZooError(f"cannot list {directory!r}: {e.strerror or e}") from None
 
 
 def _read_json(path: str, what: str) -> Any:
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except OSError as e:
-        raise ZooError(f"cannot read {what} {path!r}: {e.strerror}") from None
-    except json.JSONDecodeError as e:
-        raise ZooError(f"{what} {path!r} is not valid JSON: {e}") from None
+        return io_utils.read_json(path, what)
+    except ValueError as e:
+        raise ZooError(str(e)) from None
 
 
 class Zoo:
     """A zoo directory (``nasnet.artifacts.default_zoo_dir()`` when None)."""
 
     def __init__(self, root: str | None = None):
-        self.root = (os.path.abspath(os.path.expanduser(root)) if root
-                     else artifacts.default_zoo_dir())
+        self.root = paths.user_path(root) if root else artifacts.default_zoo_dir()
 
     # -- reading ----------------------------------------------------------------
     def entry_dir(self, name: str) -> str:
-        return os.path.join(self.root, check_name(name))
+        return fs.join(self.root, check_name(name))
 
     def names(self) -> list[str]:
         """Entry names (directories with a manifest), sorted."""
-        if not os.path.isdir(self.root):
+        if not fs.isdir(self.root):
             return []
-        return sorted(n for n in os.listdir(self.root)
+        return sorted(n for n in fs.listdir(self.root)
                       if artifacts.is_zoo_entry_name(n)
-                      and os.path.isfile(os.path.join(self.root, n, MANIFEST_FILE)))
+                      and fs.isfile(fs.join(self.root, n, MANIFEST_FILE)))
 
     def _unknown(self, name: str) -> ZooError:
         return ZooError(f"no zoo entry {name!r} in {self.root} (entries: {self.names()}; "
                         f"published architectures: {sorted(known_genotypes.KNOWN)})")
 
     def manifest(self, name: str) -> Manifest:
-        path = os.path.join(self.entry_dir(name), MANIFEST_FILE)
-        if not os.path.isfile(path):
+        path = fs.join(self.entry_dir(name), MANIFEST_FILE)
+        if not fs.isfile(path):
             if name in known_genotypes.KNOWN:
                 raise NoWeightsError(
                     f"{name!r} is a published architecture without weights in the zoo: "
@@ -334,7 +362,7 @@ class Zoo:
 
     def show(self, name: str) -> dict[str, Any]:
         """The manifest of an entry, or the record of a published architecture."""
-        if name in known_genotypes.KNOWN and not os.path.isdir(self.entry_dir(name)):
+        if name in known_genotypes.KNOWN and not fs.isdir(self.entry_dir(name)):
             genotype = known_genotypes.get(name)
             return {"name": name, "kind": "architecture", "weights": False,
                     "genotype_fingerprint": genotype.fingerprint(),
@@ -345,7 +373,7 @@ class Zoo:
         """The genotype of an entry (checked against its manifest) or a published one:
         the whole manifest is validated here, then ``nasnet.genotype_source.zoo_genotype``
         reads the genotype (one implementation for the zoo and ``zoo:NAME`` sources)."""
-        if not (name in known_genotypes.KNOWN and not os.path.isdir(self.entry_dir(name))):
+        if not (name in known_genotypes.KNOWN and not fs.isdir(self.entry_dir(name))):
             self.manifest(name)
         try:
             return genotype_source.zoo_genotype(name, self.root)
@@ -368,7 +396,7 @@ class Zoo:
             except ZooError as e:
                 report.problems.append(str(e))
                 continue
-            if not os.path.isfile(full):
+            if not fs.isfile(full):
                 report.problems.append(f"missing file {record.path!r} (listed in the manifest)")
                 continue
             digest = sha256_file(full)
@@ -377,7 +405,7 @@ class Zoo:
                     f"checksum mismatch for {record.path!r}: the manifest records sha256 "
                     f"{record.sha256[:16]}..., the file has {digest[:16]}... (modified "
                     f"since it was added)")
-            elif os.path.getsize(full) != record.size:
+            elif fs.size(full) != record.size:
                 report.problems.append(f"size mismatch for {record.path!r}")
             report.files_checked += 1
         try:
@@ -411,17 +439,21 @@ class Zoo:
         if name in known_genotypes.KNOWN:
             raise ZooError(f"{name!r} is the name of a published architecture; choose "
                            f"another entry name (e.g. {name}_mobile_imagenet)")
-        export_dir = os.path.abspath(export_dir)
-        info_path = os.path.join(export_dir, EXPORT_INFO_FILE)
-        if not os.path.isdir(export_dir):
+        export_dir = paths.user_path(export_dir)
+        info_path = fs.join(export_dir, EXPORT_INFO_FILE)
+        if not fs.exists(export_dir):
             raise ZooError(f"export directory {export_dir!r} does not exist")
-        if not os.path.isfile(info_path):
+        if not fs.isdir(export_dir):
+            raise ZooError(f"export directory {export_dir!r} is a file, not a directory (an "
+                           f"export is the directory transfer.export or detection.export "
+                           f"writes)")
+        if not fs.isfile(info_path):
             raise ZooError(f"{export_dir!r} is not an export: it has no {EXPORT_INFO_FILE} "
                            f"(make one with `zoo export` or transfer.export)")
-        if not os.path.isfile(os.path.join(export_dir, SAVED_MODEL_DIR, "saved_model.pb")):
+        if not fs.isfile(fs.join(export_dir, SAVED_MODEL_DIR, "saved_model.pb")):
             raise ZooError(f"export {export_dir!r} lacks {SAVED_MODEL_DIR}/saved_model.pb")
         target = self.entry_dir(name)
-        if os.path.exists(target) and not overwrite:
+        if fs.exists(target) and not overwrite:
             raise ZooError(f"zoo entry {name!r} already exists in {self.root} "
                            f"(--overwrite replaces it)")
         try:
@@ -429,16 +461,18 @@ class Zoo:
         except ValueError as e:
             raise ZooError(str(e)) from None
         _check_genotype(export_dir, info)
-        metrics_path = os.path.join(export_dir, METRICS_FILE)
-        metrics = _read_json(metrics_path, "metrics") if os.path.isfile(metrics_path) else {}
+        metrics_path = fs.join(export_dir, METRICS_FILE)
+        metrics = _read_json(metrics_path, "metrics file") if fs.isfile(metrics_path) else {}
         _walk_files(export_dir)  # refuses links before anything is copied
-        with io_utils.atomic_directory(target, overwrite=overwrite) as tmp:
+        self.remove_stale_temporaries()
+        with io_utils.atomic_directory(target, overwrite=overwrite,
+                                       commit_last=(MANIFEST_FILE,)) as tmp:
             if move and _same_device(export_dir, self.root):
                 os.replace(export_dir, tmp)
             else:
-                shutil.copytree(export_dir, tmp, dirs_exist_ok=True)
-            files = tuple(FileRecord(path=p, sha256=sha256_file(os.path.join(tmp, p)),
-                                     size=os.path.getsize(os.path.join(tmp, p)))
+                fs.copy_tree(export_dir, tmp)
+            files = tuple(FileRecord(path=p, sha256=sha256_file(fs.join(tmp, p)),
+                                     size=fs.size(fs.join(tmp, p)))
                           for p in _walk_files(tmp) if p != MANIFEST_FILE)
             manifest = Manifest(
                 name=name, task=info.task, architecture=info.architecture,
@@ -448,22 +482,51 @@ class Zoo:
                 mult_adds=info.mult_adds, metrics=_finite(metrics),
                 source_run=source_run or info.source_run,
                 signatures=tuple(sorted(info.signatures)), size=info.size)
-            io_utils.atomic_write_json(os.path.join(tmp, MANIFEST_FILE), manifest.to_dict())
-        if move and os.path.exists(export_dir):
-            shutil.rmtree(export_dir)
+            io_utils.atomic_write_json(fs.join(tmp, MANIFEST_FILE), manifest.to_dict())
+        if move and fs.exists(export_dir):
+            fs.remove(export_dir)
         return manifest
 
     def remove(self, name: str) -> None:
-        """Deletes an entry (renamed away first, so it disappears at once)."""
+        """Deletes an entry (renamed away first, so it disappears at once).
+
+        An entry that is a symbolic link (to an entry kept elsewhere) is refused: the
+        zoo deletes only what it holds, and removing the link alone would look like a
+        removal while the files stay. Remove the link yourself if that is what you mean.
+        """
         target = self.entry_dir(name)
-        if not os.path.isdir(target):
+        if fs.islink(target):
+            raise ZooError(f"zoo entry {name!r} is a symbolic link to "
+                           f"{os.path.realpath(target)!r}: the zoo removes only entries it "
+                           f"holds; delete the link itself (rm {target}) to drop it from "
+                           f"this zoo")
+        if not fs.isdir(target):
             if name in known_genotypes.KNOWN:
                 raise ZooError(f"{name!r} is a published architecture, not a zoo entry: "
                                f"there is nothing to remove")
             raise self._unknown(name)
-        trash = os.path.join(self.root, f".removing-{name}-{os.getpid()}")
-        os.replace(target, trash)
-        shutil.rmtree(trash)
+        self.remove_stale_temporaries()
+        trash = io_utils.temporary_sibling(target, "old")
+        try:
+            if fs.uses_gfile(target):
+                # An object store renames object by object: drop the manifest first,
+                # so the entry leaves every listing at once, then the files.
+                fs.remove(fs.join(target, MANIFEST_FILE))
+                trash = target
+            else:
+                fs.rename(target, trash)
+        except OSError as e:
+            raise ZooError(f"cannot remove zoo entry {name!r} from {self.root}: "
+                           f"{e.strerror or e}") from None
+        try:
+            fs.remove(trash)
+        except OSError:
+            pass  # already out of the zoo; the next add or remove deletes what is left
+
+    def remove_stale_temporaries(self) -> list[str]:
+        """Deletes what killed ``add`` / ``remove`` calls left in the zoo directory
+        (``nasnet.io_utils.remove_stale_temporaries``); returns those paths."""
+        return io_utils.remove_stale_temporaries(self.root, recursive=False)
 
     # -- using --------------------------------------------------------------------
     def load(self, name: str, check: bool = True) -> "LoadedModel":
@@ -476,24 +539,26 @@ class Zoo:
         import tensorflow as tf
         path = _inside(self.entry_dir(name), SAVED_MODEL_DIR)
         return LoadedModel(manifest=manifest, saved_model=tf.saved_model.load(path),
-                           genotype_path=os.path.join(self.entry_dir(name), GENOTYPE_FILE))
+                           genotype_path=fs.join(self.entry_dir(name), GENOTYPE_FILE))
 
 
 def _same_device(a: str, b: str) -> bool:
+    if fs.uses_gfile(a) or fs.uses_gfile(b):
+        return False
     return os.stat(a).st_dev == os.stat(b).st_dev
 
 
 def _check_genotype(export_dir: str, info: ExportInfo) -> None:
     """The export's genotype.json matches the fingerprint its export info records, or
     (a hand-designed network, no fingerprint) there is no genotype.json."""
-    path = os.path.join(export_dir, GENOTYPE_FILE)
+    path = fs.join(export_dir, GENOTYPE_FILE)
     if info.genotype_fingerprint is None:
-        if os.path.exists(path):
+        if fs.exists(path):
             raise ZooError(f"export {export_dir!r}: {EXPORT_INFO_FILE} records no genotype "
                            f"fingerprint (a hand-designed network) but the export has "
                            f"{GENOTYPE_FILE}")
         return
-    if not os.path.isfile(path):
+    if not fs.isfile(path):
         raise ZooError(f"export {export_dir!r} lacks {GENOTYPE_FILE}")
     try:
         fingerprint = Genotype.load(path).fingerprint()
@@ -544,19 +609,30 @@ class LoadedModel:
         return {k: v.numpy() for k, v in out.items()}
 
     def classify_files(self, paths: Iterable[str]) -> list[dict[str, Any]]:
-        """Top-k classes of image files, through the encoded-bytes signature."""
+        """Top-k classes of image files, through the encoded-bytes signature.
+
+        Each file is read and decoded first (JPEG, PNG, GIF or BMP, as the
+        signature decodes them): one that cannot be read or is not an image is a
+        ZooError naming it, before the model runs."""
+        import tensorflow as tf
         paths = list(paths)
         encoded = []
         for path in paths:
             try:
-                with open(path, "rb") as f:
-                    encoded.append(f.read())
+                data = fs.read_file(path)
             except OSError as e:
-                raise ZooError(f"cannot read image {path!r}: {e.strerror}") from None
+                raise ZooError(f"cannot read image {path!r}: {e.strerror or e}") from None
+            try:
+                tf.io.decode_image(data, channels=3, expand_animations=False)
+            except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
+                raise ZooError(f"{path!r} is not a decodable image (JPEG, PNG, GIF or BMP; "
+                               f"{len(data)} bytes starting {data[:8]!r})") from None
+            encoded.append(data)
         try:
             out = self.predict_bytes(encoded)
-        except Exception as e:  # noqa: BLE001 - decoding errors surface as op errors
-            raise ZooError(f"cannot classify {paths}: {str(e).splitlines()[0][:300]}") from None
+        except tf.errors.OpError as e:  # its last line says why ("Graph execution error:" first)
+            reason = [line.strip() for line in e.message.splitlines() if line.strip()]
+            raise ZooError(f"cannot classify {paths}: {(reason or ['?'])[-1][:300]}") from None
         return [{"path": path, "top_k_classes": [int(c) for c in out["top_k_classes"][i]],
                  "top_k_probabilities": [float(p) for p in out["top_k_probabilities"][i]]}
                 for i, path in enumerate(paths)]

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 
 if __package__ in (None, ""):  # `python model_zoo/zoo.py`: the repository root goes first
@@ -128,17 +127,18 @@ def cmd_export(zoo, argv) -> int:
     if bool(FLAGS.workdir) == bool(FLAGS.checkpoint):
         raise cli.UsageError("export needs exactly one of --workdir=DIR or --checkpoint=PREFIX")
     from model_zoo import registry
+    from nasnet import filesystem, io_utils
     from transfer import export
 
     registry.check_name(name)
     if name in registry.known_genotypes.KNOWN:
         raise registry.ZooError(f"{name!r} is the name of a published architecture; choose "
                                 f"another entry name")
-    if os.path.exists(zoo.entry_dir(name)) and not FLAGS.overwrite:
+    if filesystem.exists(zoo.entry_dir(name)) and not FLAGS.overwrite:
         raise registry.ZooError(f"zoo entry {name!r} already exists in {zoo.root} "
                                 f"(--overwrite replaces it)")
-    os.makedirs(zoo.root, exist_ok=True)
-    staging = os.path.join(zoo.root, f".export-{name}-{os.getpid()}")
+    filesystem.makedirs(zoo.root)
+    staging = io_utils.temporary_sibling(zoo.entry_dir(name), "tmp")  # a kill: cleaned later
     try:
         if FLAGS.workdir:
             export.export_from_workdir(cli.user_path(FLAGS.workdir), staging,
@@ -148,7 +148,8 @@ def cmd_export(zoo, argv) -> int:
                                           count_mult_adds=FLAGS.mult_adds)
         manifest = zoo.add(staging, name, overwrite=FLAGS.overwrite, move=True)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if filesystem.exists(staging):
+            filesystem.remove(staging)
     print(f"exported {name}: {manifest.architecture} {manifest.size} "
           f"({manifest.genotype_fingerprint}), {_fmt_int(manifest.parameters)} parameters, "
           f"top-1 {manifest.metrics.get('top1')}, in {zoo.entry_dir(name)}")

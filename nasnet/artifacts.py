@@ -20,7 +20,8 @@ Layouts (``<...>`` is a directory the user chooses)::
 
 The zoo directory is ``$NASNET_ZOO_DIR``, else ``out/zoo`` under the
 directory where the command was run (``bazel run`` sets
-``BUILD_WORKING_DIRECTORY`` to it). ``zoo:NAME`` names a zoo entry wherever a
+``BUILD_WORKING_DIRECTORY`` to it); it may be a URL (``gs://bucket/zoo``,
+read and written through ``nasnet.filesystem``). ``zoo:NAME`` names a zoo entry wherever a
 genotype or a checkpoint is expected.
 
 Example:
@@ -37,7 +38,10 @@ Example:
 from __future__ import annotations
 
 import os
+import posixpath
 import re
+
+from nasnet import paths
 
 # -- files of several kinds of directory ------------------------------------------
 #: A Genotype (``nasnet.genotype.Genotype.save``): training runs, exports, zoo entries.
@@ -92,9 +96,8 @@ def default_zoo_dir() -> str:
     """``$NASNET_ZOO_DIR``, else ``out/zoo`` under the caller's working directory
     (``bazel run``'s ``BUILD_WORKING_DIRECTORY`` when set)."""
     if os.environ.get(ZOO_DIR_ENV):
-        return os.path.abspath(os.environ[ZOO_DIR_ENV])
-    base = os.environ.get("BUILD_WORKING_DIRECTORY") or os.getcwd()
-    return os.path.join(base, "out", "zoo")
+        return paths.user_path(os.environ[ZOO_DIR_ENV])
+    return os.path.join(paths.caller_directory(), "out", "zoo")
 
 
 def is_zoo_entry_name(name: object) -> bool:
@@ -112,13 +115,20 @@ def check_zoo_entry_name(name: object) -> str:
 
 def zoo_entry_dir(zoo_dir: str | None, name: str) -> str:
     """The directory of zoo entry ``name`` (``default_zoo_dir()`` when ``zoo_dir`` is None)."""
-    root = os.path.abspath(os.path.expanduser(zoo_dir)) if zoo_dir else default_zoo_dir()
-    return os.path.join(root, check_zoo_entry_name(name))
+    root = paths.user_path(zoo_dir) if zoo_dir else default_zoo_dir()
+    return posixpath.join(root, check_zoo_entry_name(name))
 
 
 def path_inside(directory: str, relpath: str) -> str:
     """The real path of ``relpath`` in ``directory``; ValueError when it leads outside
-    (``..``, an absolute path, or a symbolic link pointing out)."""
+    (``..``, an absolute path, or a symbolic link pointing out). In a URL (an object
+    store has no links) ``relpath`` must simply be relative without ``..``."""
+    if paths.is_url(directory):
+        parts = relpath.split("/")
+        if relpath.startswith("/") or ".." in parts or "://" in relpath:
+            raise ValueError(f"file {relpath!r} leads outside the entry directory "
+                             f"{directory!r}: refused")
+        return posixpath.join(directory.rstrip("/"), relpath)
     root = os.path.realpath(directory)
     full = os.path.realpath(os.path.join(root, relpath))
     if os.path.commonpath([root, full]) != root:

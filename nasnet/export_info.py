@@ -284,22 +284,11 @@ class ExportInfo:
     @classmethod
     def load(cls, path: str) -> "ExportInfo":
         """Reads ``path``; every error is one ValueError line naming the file."""
-        try:
-            with open(path, encoding="utf-8") as f:
-                data = json.load(f, parse_constant=_no_constants)
-        except OSError as e:
-            raise ValueError(f"{path}: cannot read the export info: {e.strerror}") from None
-        except ValueError as e:  # json.JSONDecodeError is a ValueError
-            raise ValueError(f"{path}: not valid JSON: {e}") from None
+        data = io_utils.read_json(path, "export info", allow_constants=False)
         try:
             return cls.from_dict(data)
         except ValueError as e:
             raise ValueError(f"{path}: {e}") from None
-
-
-def _no_constants(name: str) -> float:
-    """json's NaN / Infinity are not JSON: refuse them."""
-    raise ValueError(f"{name} is not a JSON value")
 
 
 def utc_now() -> str:

@@ -401,12 +401,11 @@ class Genotype:
     @classmethod
     def from_json(cls, text: str) -> "Genotype":
         """Parses ``to_json`` output; ValueError with a readable reason otherwise."""
+        from nasnet import io_utils
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
+            data = io_utils.parse_json(text)  # also refuses nesting deeper than any genotype
+        except ValueError as e:
             raise ValueError(f"genotype is not valid JSON: {e}") from None
-        except RecursionError:
-            raise ValueError("genotype JSON is nested too deeply to be a genotype") from None
         return cls.from_dict(data)
 
     def save(self, path: str) -> None:
@@ -416,11 +415,10 @@ class Genotype:
 
     @classmethod
     def load(cls, path: str) -> "Genotype":
-        try:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-        except OSError as e:
-            raise ValueError(f"cannot read genotype file {path!r}: {e.strerror}") from None
+        """Reads ``path`` (a local path or a URL); every error is one ValueError naming it
+        (missing, a directory, a binary file, not JSON, not a genotype)."""
+        from nasnet import io_utils
+        text = io_utils.read_text(path, "genotype file")
         try:
             return cls.from_json(text)
         except ValueError as e:

@@ -29,12 +29,11 @@ Example:
 
 from __future__ import annotations
 
-import glob
-import json
 import math
 import os
+import posixpath
 
-from nasnet import artifacts, known_genotypes
+from nasnet import artifacts, filesystem, io_utils, known_genotypes, paths
 from nasnet.genotype import Genotype
 
 #: A search work directory's best-cell file, relative to the work directory
@@ -46,22 +45,21 @@ BEST_GENOTYPE_FILES = (os.path.join(artifacts.SEARCH_REPORT_DIR, artifacts.BEST_
 def best_genotype_file(workdir: str) -> str | None:
     """The best-genotype file of a search work directory, or None when there is none."""
     for name in BEST_GENOTYPE_FILES:
-        path = os.path.join(workdir, name)
-        if os.path.isfile(path):
+        path = filesystem.join(workdir, name)
+        if filesystem.isfile(path):
             return path
     return None
 
 
 def best_json_genotype(workdir: str) -> Genotype | None:
     """The rank-1 genotype of a search's ``best.json``, or None when it has none."""
-    path = os.path.join(workdir, artifacts.SEARCH_BEST_FILE)
-    if not os.path.isfile(path):
+    path = filesystem.join(workdir, artifacts.SEARCH_BEST_FILE)
+    if not filesystem.isfile(path):
         return None
-    try:
-        with open(path, encoding="utf-8") as f:
-            top = json.load(f).get("top") or []
-    except (OSError, json.JSONDecodeError, AttributeError) as e:
-        raise ValueError(f"{path}: not a search's best.json ({e})") from None
+    data = io_utils.read_json(path, "search best file")
+    top = data.get("top") if isinstance(data, dict) else None
+    if top is None or not isinstance(top, list):
+        raise ValueError(f"{path}: not a search's best.json (an object with a 'top' list)")
     if not top or not isinstance(top[0], dict) or not top[0].get("genotype"):
         return None
     return _genotype_from_record(top[0]["genotype"], path)
@@ -82,17 +80,18 @@ def best_trial_genotype(workdir: str) -> Genotype | None:
     """The genotype of the best finished trial in ``<workdir>/trials/*.json`` (highest
     reward; ties: the lowest id), or None when no trial has one."""
     best = None
-    pattern = os.path.join(workdir, artifacts.TRIALS_DIR, "*.json")
-    for path in sorted(glob.glob(pattern)):
+    trials = filesystem.join(workdir, artifacts.TRIALS_DIR)
+    names = filesystem.listdir(trials) if filesystem.isdir(trials) else []
+    for path in [filesystem.join(trials, n) for n in names if n.endswith(".json")]:
         try:
-            with open(path, encoding="utf-8") as f:
-                record = json.load(f)
-        except (OSError, json.JSONDecodeError):
-            continue
+            record = io_utils.read_json(path, "trial record")
+        except ValueError:
+            continue  # a torn record of a killed search: the others still tell the best
         if not isinstance(record, dict) or record.get("status") != "ok":
             continue
         reward, genotype = record.get("reward"), record.get("genotype")
-        if not isinstance(reward, (int, float)) or not math.isfinite(reward) or not genotype:
+        if isinstance(reward, bool) or not isinstance(reward, (int, float)) \
+                or not math.isfinite(reward) or not genotype:
             continue
         if best is None or reward > best[0]:
             best = (reward, genotype, path)
@@ -110,19 +109,18 @@ def zoo_genotype(name: str, zoo_dir: str | None = None) -> Genotype:
     two files; ``model_zoo.registry`` validates the rest of the manifest.
     """
     entry = artifacts.zoo_entry_dir(zoo_dir, name)
-    if not os.path.isdir(entry) and name in known_genotypes.KNOWN:
+    if not filesystem.isdir(entry) and name in known_genotypes.KNOWN:
         return known_genotypes.get(name)
-    manifest_path = os.path.join(entry, artifacts.MANIFEST_FILE)
-    if not os.path.isfile(manifest_path):
-        raise ValueError(f"no zoo entry {name!r} in {os.path.dirname(entry)} (published "
+    manifest_path = filesystem.join(entry, artifacts.MANIFEST_FILE)
+    if not filesystem.isfile(manifest_path):
+        raise ValueError(f"no zoo entry {name!r} in {posixpath.dirname(entry)} (published "
                          f"architectures: {sorted(known_genotypes.KNOWN)})")
-    try:
-        with open(manifest_path, encoding="utf-8") as f:
-            manifest = json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"{manifest_path}: not a readable zoo manifest ({e})") from None
+    manifest = io_utils.read_json(manifest_path, "zoo manifest")
     recorded = manifest.get("genotype_fingerprint") if isinstance(manifest, dict) else None
-    if recorded is None:
+    if not isinstance(recorded, str):
+        if recorded is not None:
+            raise ValueError(f"{manifest_path}: genotype_fingerprint must be a string or "
+                             f"null, got {recorded!r}")
         raise ValueError(f"zoo entry {name!r} records no genotype fingerprint in "
                          f"{manifest_path}: it is not a NASNet network (hand-designed), so "
                          f"it has no genotype")
@@ -144,15 +142,15 @@ def resolve(spec: str, zoo_dir: str | None = None) -> Genotype:
     spec = spec.strip()
     if spec.startswith(artifacts.ZOO_PREFIX):
         return zoo_genotype(spec[len(artifacts.ZOO_PREFIX):], zoo_dir)
-    path = os.path.expanduser(spec)
-    if os.path.isfile(path):
+    path = spec if paths.is_url(spec) else os.path.expanduser(spec)
+    if filesystem.isfile(path):
         return Genotype.load(path)
-    if os.path.isdir(path):
+    if filesystem.isdir(path):
         found = best_genotype_file(path)
         if found:
             return Genotype.load(found)
-        direct = os.path.join(path, artifacts.GENOTYPE_FILE)
-        if os.path.isfile(direct):
+        direct = filesystem.join(path, artifacts.GENOTYPE_FILE)
+        if filesystem.isfile(direct):
             return Genotype.load(direct)
         for find in (best_json_genotype, best_trial_genotype):
             genotype = find(path)

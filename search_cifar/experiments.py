@@ -54,7 +54,7 @@ import sys
 import time
 from typing import Any, Mapping, TextIO
 
-from nasnet import artifacts, config_utils, io_utils
+from nasnet import artifacts, config_utils, io_utils, json_types
 from nasnet.genotype import ALL_OPS, Op
 from search_cifar import child_config as child_lib
 from search_cifar import report, scheduler, strategies, synthetic
@@ -223,6 +223,10 @@ class SearchConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "SearchConfig":
+        """Strict: unknown keys and values of the wrong JSON type (booleans are not
+        numbers, ``nasnet.json_types``), at any depth, are ValueErrors naming them."""
+        if isinstance(data, Mapping):
+            json_types.check(cls, data, "config")
         return _from_dict(cls, data, "config")
 
 
@@ -475,6 +479,7 @@ def run_experiment(config: SearchConfig, workdir: str, stream: TextIO | None = N
     stream = stream if stream is not None else sys.stdout
     start = time.monotonic()
     resumed = validate(config, workdir)
+    io_utils.remove_stale_temporaries(workdir)  # what a killed earlier run left
     space = config.build_space()
     strategy = config.build_strategy(space)
     store = TrialStore(workdir)

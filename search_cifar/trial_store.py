@@ -32,7 +32,7 @@ import math
 import os
 from typing import TYPE_CHECKING, Any, Callable
 
-from nasnet import artifacts, io_utils
+from nasnet import artifacts, io_utils, json_types
 
 if TYPE_CHECKING:
     from search_cifar.strategies.base import Strategy
@@ -90,15 +90,25 @@ class Trial:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Trial":
-        if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"not a trial record of format {FORMAT_VERSION}: {str(data)[:80]!r}")
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - fields - {"format_version"})
+    def from_dict(cls, data: Any) -> "Trial":
+        """Strict: the keys of ``to_dict`` with their JSON types (booleans are not
+        numbers, ``nasnet.json_types``); ValueError naming the bad key otherwise."""
+        version = data.get("format_version") if isinstance(data, dict) else None
+        if isinstance(version, bool) or version != FORMAT_VERSION:
+            raise ValueError(f"not a trial record of format {FORMAT_VERSION}: "
+                             f"{json_types.show(data)}")
+        fields = dataclasses.fields(cls)
+        names = {f.name for f in fields}
+        unknown = sorted(set(data) - names - {"format_version"})
         if unknown:
             raise ValueError(f"trial record has unknown key(s) {unknown}")
-        values = {k: v for k, v in data.items() if k in fields}
-        values["choices"] = tuple(int(c) for c in values["choices"])
+        missing = sorted(f.name for f in fields if f.name not in data
+                         and f.default is dataclasses.MISSING)
+        if missing:
+            raise ValueError(f"trial record is missing key(s) {missing}")
+        json_types.check(cls, data, "trial record")
+        values = {k: v for k, v in data.items() if k in names}
+        values["choices"] = tuple(values["choices"])
         return cls(**values)
 
 
@@ -141,9 +151,8 @@ def load_trials(workdir: str) -> dict[int, Trial]:
     trials = {}
     for path in sorted(glob.glob(os.path.join(workdir, artifacts.TRIALS_DIR, "*.json"))):
         try:
-            with open(path, encoding="utf-8") as f:
-                trial = Trial.from_dict(json.load(f))
-        except (OSError, json.JSONDecodeError, ValueError, TypeError, KeyError) as e:
+            trial = Trial.from_dict(io_utils.read_json(path, "trial record"))
+        except ValueError as e:
             raise ValueError(f"bad trial record {path}: {e}") from None
         trials[trial.id] = trial
     return trials
@@ -173,13 +182,15 @@ class TrialStore:
         if not os.path.exists(self.state_path):
             return None
         try:
-            with open(self.state_path, encoding="utf-8") as f:
-                saved = json.load(f)
-        except (OSError, json.JSONDecodeError) as e:
-            raise ValueError(f"{self.state_path}: cannot read the search state: {e}") from None
-        if not isinstance(saved, dict) or saved.get("format_version") != FORMAT_VERSION \
-                or "strategy" not in saved:
-            raise ValueError(f"{self.state_path}: not a search state of format {FORMAT_VERSION}")
+            saved = io_utils.read_json(self.state_path, "search state")
+        except ValueError as e:
+            raise ValueError(f"cannot read the search state: {e}") from None
+        version = saved.get("format_version") if isinstance(saved, dict) else None
+        if isinstance(version, bool) or version != FORMAT_VERSION \
+                or not isinstance(saved.get("strategy"), dict):
+            raise ValueError(f"{self.state_path}: not a search state of format "
+                             f"{FORMAT_VERSION} (an object with format_version "
+                             f"{FORMAT_VERSION} and a strategy object)")
         return saved["strategy"]
 
     def save_state(self, strategy_state: dict[str, Any]) -> None:

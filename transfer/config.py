@@ -55,7 +55,7 @@ import dataclasses
 import json
 from typing import Any, Mapping
 
-from nasnet import config_utils, networks
+from nasnet import config_utils, io_utils, json_types, networks
 from nasnet.layers import LayerConfig
 
 STRATEGIES = ("one_device", "mirrored", "multi_worker_mirrored", "tpu")
@@ -269,6 +269,7 @@ class TrainConfig:
         unknown = sorted(set(data) - names)
         if unknown:
             raise ValueError(f"train config has unknown key(s) {unknown}; known: {sorted(names)}")
+        json_types.check(cls, data, "train config")  # booleans are not numbers, at any depth
         try:
             return cls(**dict(data))
         except TypeError as e:
@@ -276,13 +277,9 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: str) -> "TrainConfig":
-        try:
-            with open(path, encoding="utf-8") as f:
-                data = json.load(f)
-        except OSError as e:
-            raise ValueError(f"cannot read train config {path!r}: {e.strerror}") from None
-        except json.JSONDecodeError as e:
-            raise ValueError(f"train config {path!r} is not valid JSON: {e}") from None
+        """Reads ``path``; every error is one ValueError naming the file (missing, a
+        binary file, not JSON, an unknown key, a value of the wrong type)."""
+        data = io_utils.read_json(path, "train config")
         try:
             return cls.from_dict(data)
         except ValueError as e:

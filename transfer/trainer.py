@@ -291,6 +291,7 @@ def train(config: TrainConfig, workdir: str, *, genotype: Genotype | None = None
     worker = distribute.worker_id(strategy)
     resuming = _check_workdir(workdir, config, genotype)
     if chief:
+        io_utils.remove_stale_temporaries(workdir)  # what a killed earlier run left
         os.makedirs(workdir, exist_ok=True)
         # genotype.json first: a config.json on disk implies its genotype.json.
         genotype.save(os.path.join(workdir, GENOTYPE_FILE))

@@ -64,10 +64,18 @@ class Proposal:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Proposal":
-        try:
-            return cls(id=int(data["id"]), choices=tuple(int(c) for c in data["choices"]))
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"not a proposal: {data!r} ({e})") from None
+        """Strict: ``{"id": int, "choices": [int, ...]}`` (booleans are not integers)."""
+        if not (isinstance(data, dict) and set(data) == {"id", "choices"}
+                and _is_int(data["id"]) and isinstance(data["choices"], list)
+                and all(_is_int(c) for c in data["choices"])):
+            raise ValueError(f"not a proposal (an object of an integer 'id' and a list of "
+                             f"integer 'choices'): {str(data)[:80]!r}")
+        return cls(id=data["id"], choices=tuple(data["choices"]))
+
+
+def _is_int(value: Any) -> bool:
+    """An integer of a JSON state; booleans are not integers."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 # -- helpers for strategies -----------------------------------------------------
@@ -200,6 +208,13 @@ class Strategy(abc.ABC):
         missing = sorted({"options", "seed", "next_id", "pending", "algorithm"} - set(state))
         if missing:
             raise ValueError(f"strategy state is missing key(s) {missing}")
+        for key in ("seed", "next_id"):
+            if not _is_int(state[key]) or state[key] < 0:
+                raise ValueError(f"strategy state {key!r} must be an integer >= 0, got "
+                                 f"{repr(state[key])[:80]}")
+        if not isinstance(state["pending"], list):
+            raise ValueError(f"strategy state 'pending' must be a list, got "
+                             f"{repr(state['pending'])[:80]}")
         if _json_value(state["options"]) != _json_value(self._options()):
             raise ValueError(
                 f"state was saved with {self.name!r} options {state['options']!r}, "
@@ -212,7 +227,7 @@ class Strategy(abc.ABC):
         self.seed = int(state["seed"])
         try:
             self._set_algorithm_state(state["algorithm"])
-        except (KeyError, TypeError, IndexError) as e:
+        except (KeyError, TypeError, IndexError, OverflowError) as e:
             self.seed = old_seed
             raise ValueError(
                 f"malformed {self.name!r} algorithm state: {type(e).__name__}: {e}") from None

@@ -47,12 +47,55 @@ def test_evaluate_bad_input_exits_2_without_metrics(tmp_path):
     proc = _run("detection.evaluate", f"--annotation_file={gt}", f"--detections_json={path}",
                 f"--output_dir={out}")
     assert proc.returncode == 2
-    assert "error: 1 image id(s) of the detections are not in the annotation file" in proc.stderr
+    assert f"error: detections file {path!r}: 1 image id(s) of the detections are not in " \
+        f"the annotation file" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not out.exists()
     proc = _run("detection.evaluate", f"--annotation_file={tmp_path / 'missing.json'}",
                 f"--detections_json={path}", f"--output_dir={out}")
     assert proc.returncode == 2 and "annotation file" in proc.stderr and not out.exists()
+
+
+def _one_line_error(proc, *parts):
+    """Exit 2, one ``error:`` line containing ``parts``, no traceback."""
+    lines = [line for line in proc.stderr.strip().splitlines() if line.startswith("error:")]
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and len(lines) == 1, proc.stderr
+    for part in parts:
+        assert part in lines[0], (part, lines[0])
+
+
+def test_evaluate_refuses_an_output_dir_it_cannot_write_before_scoring(tmp_path):
+    gt = str(tmp_path / "gt.json")
+    dets = write_json(str(tmp_path / "dets.json"), perfect_detections(tiny_coco(gt)))
+    a_file = tmp_path / "metrics_here"
+    a_file.write_text("a file")
+    proc = _run("detection.evaluate", f"--annotation_file={gt}", f"--detections_json={dets}",
+                f"--output_dir={a_file}")
+    _one_line_error(proc, f"output directory {str(a_file)!r} is a file, not a directory")
+    proc = _run("detection.evaluate", f"--annotation_file={gt}", f"--detections_json={dets}",
+                "--output_dir=/proc/nasnet_eval")
+    _one_line_error(proc, "output directory '/proc/nasnet_eval' is not writable")
+    # Checked first: even with a bad annotation file the output directory is what is named.
+    proc = _run("detection.evaluate", f"--annotation_file={tmp_path}",
+                f"--detections_json={dets}", f"--output_dir={a_file}/sub")
+    _one_line_error(proc, "cannot be created", "is a file")
+    assert a_file.read_text() == "a file"
+
+
+def test_evaluate_names_a_directory_or_binary_file_given_as_input(tmp_path):
+    gt = str(tmp_path / "gt.json")
+    dets = write_json(str(tmp_path / "dets.json"), perfect_detections(tiny_coco(gt)))
+    out = tmp_path / "out"
+    proc = _run("detection.evaluate", f"--annotation_file={tmp_path}",
+                f"--detections_json={dets}", f"--output_dir={out}")
+    _one_line_error(proc, f"annotation file {str(tmp_path)!r} is a directory, not a file")
+    garbage = tmp_path / "garbage.json"
+    garbage.write_bytes(bytes(range(256)))
+    proc = _run("detection.evaluate", f"--annotation_file={gt}",
+                f"--detections_json={garbage}", f"--output_dir={out}")
+    _one_line_error(proc, f"detections file {str(garbage)!r} is not a text file", "UTF-8")
+    assert not out.exists()
 
 
 @pytest.mark.slow

@@ -147,6 +147,14 @@ def test_export_refuses_bad_input_before_building(setup, tmp_path):
     with pytest.raises(ValueError, match="metrics file .* does not exist"):
         export_lib.export_detector(params, "unused", str(tmp_path / "e"),
                                    metrics_file=str(tmp_path / "none.json"))
+    (tmp_path / "list.json").write_text("[1]")
+    with pytest.raises(ValueError, match="metrics file .*list.json' must hold a JSON object"):
+        export_lib.export_detector(params, "unused", str(tmp_path / "e"),
+                                   metrics_file=str(tmp_path / "list.json"))
+    (tmp_path / "binary.json").write_bytes(b"\x00\xff\xfe")
+    with pytest.raises(ValueError, match="metrics file .*binary.json' is not a text file"):
+        export_lib.export_detector(params, "unused", str(tmp_path / "e"),
+                                   metrics_file=str(tmp_path / "binary.json"))
     other = configs.load_experiment("fasterrcnn_nasnet_fpn_shapes", validate=False,
                                     params_override="task.model.backbone.type=resnet")
     with pytest.raises(ValueError, match="exports NASNet detectors; .* 'resnet'"):

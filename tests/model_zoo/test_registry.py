@@ -6,7 +6,10 @@ verifies and classifies with a real SavedModel).
 
 import json
 import os
+import signal
+import subprocess
 import sys
+import time
 
 import pytest
 
@@ -332,3 +335,139 @@ def test_zoo_binary_list_show_remove_and_usage(zoo, tmp_path):
     assert proc.returncode == 2 and "no zoo entry 'ghost'" in proc.stderr
     proc = zoo_helpers.run_zoo(["verify", "ghost"], zoo.root)
     assert proc.returncode == 2 and "no zoo entry 'ghost'" in proc.stderr
+
+
+# -- paths users give: a file as an export, a linked entry, leftovers, URLs ---------------
+
+def test_an_export_dir_that_is_a_file_is_named_as_such(zoo, tmp_path):
+    a_file = tmp_path / "export.tar"
+    a_file.write_bytes(b"not a directory")
+    with pytest.raises(registry.ZooError, match=r"export directory '.*export.tar' is a file, "
+                                                r"not a directory"):
+        zoo.add(str(a_file), "b")
+    proc = zoo_helpers.run_zoo(["add", "b", f"--export_dir={a_file}"], zoo.root)
+    assert proc.returncode == 2 and "is a file, not a directory" in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_removing_an_entry_that_is_a_symbolic_link_is_refused(zoo, tmp_path):
+    os.symlink(zoo.entry_dir("digits_a"), os.path.join(zoo.root, "alias"))
+    assert zoo.names() == ["alias", "digits_a"]
+    with pytest.raises(registry.ZooError, match=r"zoo entry 'alias' is a symbolic link to "
+                                                r"'.*digits_a': the zoo removes only entries "
+                                                r"it holds"):
+        zoo.remove("alias")
+    proc = zoo_helpers.run_zoo(["remove", "alias"], zoo.root)
+    assert proc.returncode == 2 and "is a symbolic link" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert zoo.names() == ["alias", "digits_a"]                 # nothing hidden or lost
+    assert sorted(os.listdir(zoo.root)) == ["alias", "digits_a"]
+    assert zoo.check_files("digits_a").ok
+
+
+def test_a_killed_add_leaves_a_temporary_that_the_next_add_removes(zoo, tmp_path):
+    export = zoo_helpers.fake_export(tmp_path / "export2")
+    code = ("import os, signal, sys\nfrom model_zoo import registry\n"
+            "registry.sha256_file = lambda *a: os.kill(os.getpid(), signal.SIGKILL)\n"
+            "registry.Zoo(sys.argv[1]).add(sys.argv[2], 'killed')\n")
+    env = {**os.environ, "PYTHONPATH": zoo_helpers.REPO}
+    killed = subprocess.run([sys.executable, "-c", code, zoo.root, export], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    left = [n for n in os.listdir(zoo.root) if n.startswith(".")]
+    assert len(left) == 1 and left[0].startswith(".killed.tmp-")
+    time.sleep(0.2)       # a process start is known to 10 ms ticks: the next run comes later
+    added = zoo_helpers.run_zoo(["add", "second", f"--export_dir={export}"], zoo.root)
+    assert added.returncode == 0, added.stderr
+    assert sorted(os.listdir(zoo.root)) == ["digits_a", "second"]
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("format_version", True, "unsupported manifest format_version True"),
+    ("num_classes", True, "manifest field 'num_classes' must be an integer or null, got true"),
+    ("parameters", False, "field 'parameters' must be an integer or null, got false"),
+    ("input_size", [16, True, 3], r"field 'input_size\[1\]' must be an integer, got true"),
+    ("files", [{"path": "a", "sha256": "0" * 64, "size": True}],
+     r"field 'files\[0\].size' must be an integer, got true"),
+    ("signatures", [1], r"field 'signatures\[0\]' must be a string, got 1"),
+    ("size", 3, "field 'size' must be a string or null, got 3"),
+    ("metrics", [], "field 'metrics' must be an object, got"),
+])
+def test_manifest_types_are_strict(zoo, field, value, message):
+    _rewrite_manifest(zoo, lambda d: d.update({field: value}))
+    with pytest.raises(registry.ZooError, match=message):
+        zoo.manifest("digits_a")
+
+
+def test_manifest_construction_checks_types_too():
+    good = dict(name="n", task="classification", architecture="a", genotype_fingerprint=None,
+                input_size=(8, 8, 3), files=(), created_at="now")
+    registry.Manifest(**good)
+    for field, value, message in (("input_size", (8, True, 3), "input_size must be positive"),
+                                  ("num_classes", True, "num_classes must be a non-negative"),
+                                  ("source_run", 1, "source_run must be a string or null"),
+                                  ("signatures", (1,), "signatures must be names")):
+        with pytest.raises(registry.ZooError, match=message):
+            registry.Manifest(**{**good, field: value})
+
+
+def test_a_zoo_at_a_url_works_through_gfile(tmp_path):
+    """file:// runs the tf.io.gfile code path a gs:// zoo takes, on the local disk."""
+    url = f"file://{tmp_path}/zoo"
+    zoo = registry.Zoo(url)
+    assert zoo.root == url                                      # not <cwd>/file:/...
+    zoo.add(zoo_helpers.fake_export(tmp_path / "export"), "digits_a")
+    assert zoo.names() == ["digits_a"] and zoo.entry_dir("digits_a") == f"{url}/digits_a"
+    assert zoo.check_files("digits_a").ok
+    assert zoo.genotype("digits_a") == known_genotypes.NASNET_A
+    assert [r["name"] for r in zoo.list()][0] == "digits_a"
+    local = registry.Zoo(str(tmp_path / "zoo"))
+    assert local.manifest("digits_a") == zoo.manifest("digits_a")
+    with open(os.path.join(local.entry_dir("digits_a"), "metrics.json"), "a") as f:
+        f.write(" ")
+    assert any("checksum mismatch for 'metrics.json'" in p
+               for p in zoo.check_files("digits_a").problems)
+    zoo.remove("digits_a")
+    assert zoo.names() == [] and os.listdir(tmp_path / "zoo") == []
+
+
+def test_classifying_a_file_that_is_not_an_image_names_it(zoo, tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("not an image")
+    loaded = registry.LoadedModel(manifest=zoo.manifest("digits_a"), saved_model=None,
+                                  genotype_path=_entry(zoo, "genotype.json"))
+    with pytest.raises(registry.ZooError, match=r"'.*notes.txt' is not a decodable image "
+                                                r"\(JPEG, PNG, GIF or BMP; 12 bytes starting "
+                                                r"b'not an i'\)"):
+        loaded.classify_files([str(text)])
+    with pytest.raises(registry.ZooError, match=r"cannot read image '.*missing.png'"):
+        loaded.classify_files([str(tmp_path / "missing.png")])
+
+
+def test_a_failed_removal_is_a_zoo_error_and_leaves_the_entry(zoo, monkeypatch):
+    def refuse(src, dst):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(registry.fs, "rename", refuse)
+    with pytest.raises(registry.ZooError, match="cannot remove zoo entry 'digits_a' from .*: "
+                                                "Permission denied"):
+        zoo.remove("digits_a")
+    monkeypatch.undo()
+    assert zoo.names() == ["digits_a"] and zoo.check_files("digits_a").ok
+
+
+def test_a_model_that_fails_on_decodable_images_is_one_line(zoo, tmp_path):
+    import tensorflow as tf
+
+    def serving_bytes(images):
+        raise tf.errors.InvalidArgumentError(None, None, "Graph execution error:\n\nboom")
+
+    class Broken:
+        signatures = {"serving_bytes": serving_bytes}
+
+    png = tmp_path / "grey.png"
+    png.write_bytes(tf.io.encode_png(tf.fill([4, 4, 3], tf.constant(128, tf.uint8))).numpy())
+    loaded = registry.LoadedModel(manifest=zoo.manifest("digits_a"), saved_model=Broken(),
+                                  genotype_path=_entry(zoo, "genotype.json"))
+    with pytest.raises(registry.ZooError, match=r"^cannot classify \[.*grey.png'\]: boom$"):
+        loaded.classify_files([str(png)])

@@ -48,3 +48,16 @@ def test_path_inside(tmp_path):
     os.symlink(tmp_path, entry / "link")
     with pytest.raises(ValueError, match="outside the entry directory"):
         artifacts.path_inside(str(entry), "link/secret")
+
+
+def test_a_url_zoo_is_not_rewritten(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NASNET_ZOO_DIR", "gs://bucket/zoo")
+    assert artifacts.default_zoo_dir() == "gs://bucket/zoo"
+    assert artifacts.zoo_entry_dir(None, "e") == "gs://bucket/zoo/e"
+    assert artifacts.zoo_entry_dir("gs://team/zoo/", "e") == "gs://team/zoo/e"
+    assert artifacts.path_inside("gs://b/zoo/e", "saved_model/x.pb") == \
+        "gs://b/zoo/e/saved_model/x.pb"
+    for bad in ("../other/x", "/abs", "a/../../b", "gs://elsewhere/x"):
+        with pytest.raises(ValueError, match="leads outside the entry directory"):
+            artifacts.path_inside("gs://b/zoo/e", bad)

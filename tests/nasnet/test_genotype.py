@@ -1,6 +1,7 @@
 """Genotype, Cell, Block, Op: validation, JSON round trip, fingerprint."""
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -168,12 +169,26 @@ def test_save_and_load(tmp_path):
 
 
 def test_load_errors_name_the_file(tmp_path):
-    with pytest.raises(ValueError, match="cannot read genotype file"):
+    with pytest.raises(ValueError, match="genotype file '.*missing.json' does not exist"):
         Genotype.load(str(tmp_path / "missing.json"))
     bad = tmp_path / "bad.json"
     bad.write_text("{")
     with pytest.raises(ValueError, match=f"{bad}: genotype is not valid JSON"):
         Genotype.load(str(bad))
+    binary = tmp_path / "cell.png"                   # a binary file given as a genotype
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    with pytest.raises(ValueError, match=f"genotype file '{binary}' is not a text file: "
+                                         f"byte 0 is not UTF-8 .*binary file"):
+        Genotype.load(str(binary))
+    with pytest.raises(ValueError, match=f"genotype file '{tmp_path}' is a directory"):
+        Genotype.load(str(tmp_path))
+
+
+def test_save_and_load_through_a_url(tmp_path):
+    url = f"file://{tmp_path}/sub/g.json"            # the tf.io.gfile code path of gs://
+    NASNET_A.save(url)
+    assert Genotype.load(url) == NASNET_A
+    assert os.listdir(tmp_path / "sub") == ["g.json"]
 
 
 # -- the canonical fingerprint (format version 2) ------------------------------------

@@ -122,7 +122,7 @@ def test_bad_zoo_entries_are_refused(tmp_path):
         genotype_source.zoo_genotype("baseline", str(zoo_dir))
     torn = _zoo_entry(zoo_dir, "torn")
     (torn / artifacts.MANIFEST_FILE).write_text("{torn")
-    with pytest.raises(ValueError, match="not a readable zoo manifest"):
+    with pytest.raises(ValueError, match="zoo manifest .*torn.manifest.json. is not valid JSON"):
         genotype_source.zoo_genotype("torn", str(zoo_dir))
     broken = _zoo_entry(zoo_dir, "broken")
     (broken / artifacts.GENOTYPE_FILE).write_text("{}")
@@ -164,3 +164,36 @@ def test_invalid_json_file_is_reported(tmp_path):
     path.write_text("{}")
     with pytest.raises(ValueError, match="cell.json"):
         genotype_source.resolve(str(path))
+
+
+def test_binary_and_boolean_records_of_a_search(tmp_path):
+    (tmp_path / "best.json").write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ValueError, match=r"search best file '.*best.json' is not a text file"):
+        genotype_source.resolve(str(tmp_path))
+    os.remove(tmp_path / "best.json")
+    (tmp_path / "trials").mkdir()
+    _trial(tmp_path / "trials" / "000000.json", 0.5, TINY, trial_id=0)
+    _trial(tmp_path / "trials" / "000001.json", True, known_genotypes.NASNET_A, trial_id=1)
+    (tmp_path / "trials" / "000002.json").write_bytes(b"\x89PNG\x00")  # skipped, not fatal
+    assert genotype_source.resolve(str(tmp_path)).fingerprint() == TINY.fingerprint()
+
+
+def test_manifest_fingerprint_must_be_a_string(tmp_path):
+    entry = _zoo_entry(tmp_path / "zoo", "odd")
+    (entry / artifacts.MANIFEST_FILE).write_text(json.dumps(
+        {"format_version": 1, "name": "odd", "genotype_fingerprint": True}))
+    with pytest.raises(ValueError, match="genotype_fingerprint must be a string or null, "
+                                         "got True"):
+        genotype_source.zoo_genotype("odd", str(tmp_path / "zoo"))
+
+
+def test_urls_resolve_through_gfile(tmp_path):
+    """file:// takes the tf.io.gfile code path that gs:// takes."""
+    TINY.save(str(tmp_path / "cell.json"))
+    assert genotype_source.resolve(f"file://{tmp_path}/cell.json") == TINY
+    run = tmp_path / "run"
+    (run / "trials").mkdir(parents=True)
+    _trial(run / "trials" / "000000.json", 0.5, TINY)
+    assert genotype_source.resolve(f"file://{run}").fingerprint() == TINY.fingerprint()
+    _zoo_entry(tmp_path / "zoo", "tiny")
+    assert genotype_source.resolve("zoo:tiny", zoo_dir=f"file://{tmp_path}/zoo") == TINY

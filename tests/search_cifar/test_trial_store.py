@@ -68,3 +68,24 @@ def test_search_result_best_and_evaluated():
     assert result.best(where=lambda t: t.key != "c").id == 0
     assert SearchResult(trials=trials[1:3], num_evaluated=1, stopped="budget",
                         strategy=None).best() is None
+
+
+def test_trial_records_are_read_strictly(tmp_path):
+    t = Trial(id=3, choices=(1, 2), key="c:1,2", status="ok", reward=0.5, evaluation=2)
+    data = json.loads(json.dumps(t.to_dict()))
+    with pytest.raises(ValueError, match=r"trial record is missing key\(s\) \['reward'\]"):
+        Trial.from_dict({k: v for k, v in data.items() if k != "reward"})
+    with pytest.raises(ValueError, match="not a trial record of format 1"):
+        Trial.from_dict({**data, "format_version": True})
+    with pytest.raises(ValueError, match=r"field 'choices\[0\]' must be an integer, got true"):
+        Trial.from_dict({**data, "choices": [True, 2]})
+    with pytest.raises(ValueError, match="field 'choices' must be an array, got \"12\""):
+        Trial.from_dict({**data, "choices": "12"})
+    (tmp_path / "trials").mkdir()
+    (tmp_path / "trials" / "000003.json").write_bytes(b"\x00\xff torn by a disk error")
+    with pytest.raises(ValueError, match=r"bad trial record .*000003.json: trial record "
+                                         r"'.*000003.json' is not a text file"):
+        TrialStore(str(tmp_path)).load_trials()
+    (tmp_path / "state.json").write_text(json.dumps({"format_version": 1, "strategy": [1]}))
+    with pytest.raises(ValueError, match="not a search state of format 1"):
+        TrialStore(str(tmp_path)).load_state()

@@ -135,7 +135,7 @@ def test_nested_configs_must_have_the_right_type():
 
 
 def test_bad_config_files_are_refused(tmp_path):
-    with pytest.raises(ValueError, match="cannot read train config"):
+    with pytest.raises(ValueError, match="train config '.*missing.json' does not exist"):
         config.TrainConfig.load(str(tmp_path / "missing.json"))
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
@@ -147,3 +147,7 @@ def test_bad_config_files_are_refused(tmp_path):
         config.TrainConfig.from_dict([1, 2])
     with pytest.raises(ValueError, match="bad train config"):
         config.TrainConfig.from_dict({"data": {"datset": "x"}})
+    binary = tmp_path / "config.json"
+    binary.write_bytes(b"\x1f\x8b\x08\x00")                # a gzipped file, say
+    with pytest.raises(ValueError, match="train config '.*config.json' is not a text file"):
+        config.TrainConfig.load(str(binary))

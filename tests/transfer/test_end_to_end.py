@@ -89,6 +89,14 @@ def test_offline_path_export_verify_classify(resumed_run, tmp_path):
     assert len(lines) == 3
     cli_top1 = [int(re.match(r".*\.png: (\d+) \(", line).group(1)) for line in lines]
 
+    not_an_image = tmp_path / "notes.png"
+    not_an_image.write_text("meeting notes, not a picture")
+    refused = train_helpers.run_module("model_zoo.zoo", ["classify", "digits_test_cell",
+                                                         str(not_an_image), f"--zoo_dir={zoo_dir}"])
+    assert refused.returncode == 1
+    assert f"zoo: error: {str(not_an_image)!r} is not a decodable image" in refused.stderr
+    assert "Graph execution error" not in refused.stderr and "Traceback" not in refused.stderr
+
     model = registry.load("digits_test_cell", zoo_dir=zoo_dir)
     results = model.classify_files(paths)
     assert [r["top_k_classes"][0] for r in results] == cli_top1
