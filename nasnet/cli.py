@@ -21,10 +21,11 @@ convention: one line, exit 2 (absl alone prints its usage and exits 1).
 
 Paths given on the command line are relative to where the user ran the
 command: ``bazel run`` starts a binary inside its runfiles tree and records
-the caller's directory in ``BUILD_WORKING_DIRECTORY``; ``user_path`` resolves
-against it (else the current directory), so ``--workdir=out/x`` means the
-same under ``bazel run``, ``python -m`` and a console script. URLs
-(``gs://bucket/run``, any ``scheme://``) are left as they are.
+the caller's directory in ``BUILD_WORKING_DIRECTORY``; ``user_path`` (from
+``nasnet.paths``, the one implementation) resolves against it (else the
+current directory), so ``--workdir=out/x`` means the same under ``bazel run``,
+``python -m`` and a console script. URLs (``gs://bucket/run``, any
+``scheme://``) are left as they are.
 
 Example (a binary's last lines)::
 
@@ -46,6 +47,13 @@ import sys
 import traceback
 from typing import Callable, Sequence
 
+from nasnet import io_utils
+from nasnet.paths import caller_directory, is_url, user_path
+
+__all__ = ["EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_INTERRUPTED", "UsageError",
+           "OperationFailed", "Interrupted", "caller_directory", "is_url", "user_path",
+           "display_path", "check_output_dir", "one_line", "error", "call", "run"]
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -64,63 +72,19 @@ class Interrupted(KeyboardInterrupt):
     """A Ctrl-C with a message for the user (e.g. how to resume): exit status 130."""
 
 
-def caller_dir() -> str:
-    """The directory the user ran the command in (``bazel run`` included)."""
-    return os.environ.get("BUILD_WORKING_DIRECTORY") or os.getcwd()
-
-
-def is_url(path: str) -> bool:
-    """``gs://bucket/x``, ``s3://...``, any ``scheme://``: not a local path."""
-    scheme, sep, _ = path.partition("://")
-    return bool(sep) and scheme.isidentifier()
-
-
-def user_path(path: str | None) -> str | None:
-    """``path`` as the user meant it: ``~`` expanded, absolute against ``caller_dir()``.
-
-    None and '' pass through; URLs are returned unchanged.
-    """
-    if not path:
-        return path
-    if is_url(path):
-        return path
-    return os.path.normpath(os.path.join(caller_dir(), os.path.expanduser(path)))
-
-
-#: Pseudo file systems where nothing of ours can be written.
-_PSEUDO_FILESYSTEMS = ("/proc", "/sys", "/dev")
-
-
 def check_output_dir(path: str, flag: str) -> str:
-    """``path`` if a directory can be made or written there; else ValueError naming ``flag``.
-
-    Checked before any work starts: a path that is an existing file, lies on a
-    pseudo file system (``/proc``, ``/sys``, ``/dev``), or whose nearest
-    existing ancestor is not a writable directory. Creates nothing. URLs are
-    not checked here (the object store answers when written).
-    """
-    if is_url(path):
-        return path
-    real = os.path.realpath(path)
-    if any(real == p or real.startswith(p + os.sep) for p in _PSEUDO_FILESYSTEMS):
-        raise ValueError(f"{flag}={path} is on a pseudo file system; choose a directory on disk")
-    if os.path.exists(real) and not os.path.isdir(real):
-        raise ValueError(f"{flag}={path} is a file, not a directory")
-    ancestor = real
-    while not os.path.exists(ancestor):
-        ancestor = os.path.dirname(ancestor)
-    if not os.path.isdir(ancestor):
-        raise ValueError(f"{flag}={path}: {ancestor} is a file, so the directory cannot be made")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise ValueError(f"{flag}={path}: {ancestor} is not writable")
+    """``path`` when a directory can be made and written there, else ValueError naming
+    ``flag`` (``io_utils.check_writable_directory``: a file, a file as a parent, a
+    read-only or pseudo file system such as ``/proc``). Creates nothing."""
+    io_utils.check_writable_directory(path, flag)
     return path
 
 
 def display_path(path: str) -> str:
-    """``path`` relative to ``caller_dir()`` when it lies below it, else as given."""
+    """``path`` relative to ``caller_directory()`` when it lies below it, else as given."""
     if is_url(path):
         return path
-    short = os.path.relpath(path, caller_dir())
+    short = os.path.relpath(path, caller_directory())
     return path if short == ".." or short.startswith(".." + os.sep) else short
 
 

@@ -285,11 +285,44 @@ class Cell:
         return Cell(blocks=tuple(blocks), concat=self.concat)
 
 
-def _block_signature(block: Block, state_signatures: list[tuple]) -> tuple:
-    branches = [(state_signatures[i], op.value) for i, op in zip(block.inputs, block.ops)]
-    if block.combine is Combine.ADD:
-        branches.sort()
-    return ("block", block.combine.value, tuple(branches))
+def _digest(*parts: object) -> str:
+    return hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()
+
+
+def _state_colours(cell: Cell) -> list[str]:
+    """An order-invariant label per hidden state (Weisfeiler-Lehman colour refinement).
+
+    Start: what each state computes from the cell inputs (its block, with add
+    branches unordered, over its inputs' labels). Then, until the partition
+    stops splitting, each label also takes in how the state is used: by which
+    consumers' labels, through which op and branch, and whether ``concat``
+    takes it. States with equal final labels are, in practice, interchangeable.
+    Labels are digests, so their size does not grow with the cell's depth.
+    """
+    labels = [_digest("input", 0), _digest("input", 1)]
+    for block in cell.blocks:
+        branches = [(labels[i], op.value) for i, op in zip(block.inputs, block.ops)]
+        if block.combine is Combine.ADD:
+            branches.sort()
+        labels.append(_digest("block", block.combine.value, branches))
+    uses: list[list[tuple[int, str, str]]] = [[] for _ in labels]
+    for k, block in enumerate(cell.blocks):
+        for position, (i, op) in enumerate(zip(block.inputs, block.ops)):
+            tag = "add" if block.combine is Combine.ADD else f"concat{position}"
+            uses[i].append((k + 2, op.value, tag))
+    concat = set(cell.concat)
+    classes = len(set(labels))
+    while True:
+        refined = [_digest(labels[s], s in concat,
+                           sorted((labels[c], op, tag) for c, op, tag in uses[s]))
+                   for s in range(len(labels))]
+        if len(set(refined)) == classes:
+            return labels
+        labels, classes = refined, len(set(refined))
+
+
+#: Listings of tied blocks tried before the first one is kept (see ``_canonical_cell``).
+_MAX_TIED_LISTINGS = 720
 
 
 def _renumbered(cell: Cell, order: tuple[int, ...]) -> Cell:
@@ -314,17 +347,24 @@ def _listing_key(cell: Cell) -> str:
 
 @functools.lru_cache(maxsize=65536)
 def _canonical_cell(cell: Cell) -> Cell:
-    signatures: list[tuple] = [("input", 0), ("input", 1)]
-    for block in cell.blocks:
-        signatures.append(_block_signature(block, signatures))
+    """See ``Cell.canonical``: blocks in topological order, the ready block with the
+    smallest colour first (``_state_colours``). Where ready blocks tie, each choice
+    is tried and the smallest listing kept; after colour refinement a tie is almost
+    always between interchangeable blocks (every choice gives the same listing), so
+    at most ``_MAX_TIED_LISTINGS`` listings are tried, which bounds the time for
+    hand-written cells with many identical blocks."""
+    colours = _state_colours(cell)
     needs = [{i - 2 for i in b.inputs if i >= 2} for b in cell.blocks]
-
     best: Cell | None = None
     best_key = ""
+    tried = 0
 
     def extend(order: tuple[int, ...]) -> None:
-        nonlocal best, best_key
+        nonlocal best, best_key, tried
+        if tried >= _MAX_TIED_LISTINGS:
+            return
         if len(order) == len(cell.blocks):
+            tried += 1
             candidate = _renumbered(cell, order)
             key = _listing_key(candidate)
             if best is None or key < best_key:
@@ -332,9 +372,9 @@ def _canonical_cell(cell: Cell) -> Cell:
             return
         placed = set(order)
         ready = [k for k in range(len(cell.blocks)) if k not in placed and needs[k] <= placed]
-        smallest = min(signatures[k + 2] for k in ready)
+        smallest = min(colours[k + 2] for k in ready)
         for k in ready:
-            if signatures[k + 2] == smallest:
+            if colours[k + 2] == smallest:
                 extend(order + (k,))
 
     extend(())
