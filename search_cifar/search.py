@@ -10,7 +10,14 @@ Flags override the experiment's settings; ``--config_override=key=value``
 (repeatable) changes any other field by dotted key (``child.epochs=2``,
 ``strategy_options.population_size=20``, ``space.num_blocks=2``) and rejects
 unknown keys. Run again with the same ``--workdir`` to resume a killed search.
-Bad flags print one line on stderr and exit 2 without writing anything.
+Bad flags, a ``--workdir`` that cannot be written, and a workdir whose files
+cannot be read (config.json, state.json, trials/) print one line on stderr
+and exit 2 without writing anything. Ctrl-C stops the search (running
+children are abandoned and run again on resume) and exits 130 with one line.
+
+TensorFlow in this process (the strategy, dataset checks) sees no GPU, unless
+the children train here (``--workers=0``) on a machine with GPUs; each child
+on Ray sees only the GPUs it asked for (``search_cifar/devices.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from absl import app, flags
 if __package__ in (None, ""):  # `python search_cifar/search.py`: make the project importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from search_cifar import devices  # noqa: E402 -- no TensorFlow
 from search_cifar import strategies  # noqa: E402 -- the registry of names; imports no strategy
 
 FLAGS = flags.FLAGS
@@ -124,13 +132,35 @@ def _print_summary(out, config, workdir: str) -> None:
         print(f"  TensorBoard         tensorboard --logdir {rel(os.path.join(workdir, 'tensorboard'))}")
 
 
+def _trials_in_process_requested() -> bool:
+    """Whether the flags ask for children trained in this process (``workers`` = 0)."""
+    in_process = FLAGS.workers == 0
+    for text in FLAGS.config_override:  # applied after --workers, the last one wins
+        key, sep, value = text.partition("=")
+        if sep and key.strip() == "workers":
+            in_process = value.strip() == "0"
+    return in_process and not FLAGS.report_only
+
+
 def main(argv):
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        # Records and state are written atomically after every event, and the
+        # executor was closed on the way out (its Ray with it).
+        print("search: interrupted; run the same command to resume", file=sys.stderr)
+        return 130
+
+
+def _main(argv):
     if len(argv) > 1:
         print(f"search: error: unexpected arguments {argv[1:]}", file=sys.stderr)
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from search_cifar import experiments  # TensorFlow: after flag parsing
+    devices.hide_gpus_from_this_process(_trials_in_process_requested())
+    from search_cifar import experiments, trial_store  # TensorFlow: after the above
 
+    executor = None
     try:
         if not FLAGS.workdir:
             raise UsageError("--workdir is required")
@@ -139,17 +169,23 @@ def main(argv):
             config = experiments.load_workdir_config(workdir)
             config = experiments.apply_overrides(
                 config, dict(map(experiments.parse_override, FLAGS.config_override)))
+            experiments.check_workdir(workdir)
+            trials = [t for _, t in sorted(trial_store.load_trials(workdir).items())]
         else:
             config = _config_from_flags(experiments)
             experiments.validate(config, workdir)  # strategy options, data, a resumed workdir
+            executor = experiments.make_executor(config)  # e.g. a cluster without the GPUs asked
     except ValueError as e:
         print(f"search: error: {e}", file=sys.stderr)
         return 2
     if FLAGS.report_only:
-        out = experiments.write_report(config, workdir)
+        out = experiments.write_report(config, workdir, trials)
         _print_summary(out, config, workdir)
         return 0
-    out = experiments.run_experiment(config, workdir)
+    try:
+        out = experiments.run_experiment(config, workdir, executor=executor)
+    finally:
+        executor.close()
     _print_summary(out, config, workdir)
     return 0
 

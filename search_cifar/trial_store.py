@@ -136,14 +136,30 @@ def trial_path(workdir: str, trial_id: int) -> str:
     return os.path.join(workdir, artifacts.TRIALS_DIR, f"{trial_id:06d}.json")
 
 
+def read_json(path: str, what: str) -> Any:
+    """The JSON value in ``path``; ValueError naming the file (and ``what`` it should be)
+    when it cannot be read, is not UTF-8 or not JSON (truncated, say), or nests too deeply."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read the {what}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: cannot read the {what}: not UTF-8 text") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: cannot read the {what}: not valid JSON ({e})") from None
+    except RecursionError:
+        raise ValueError(f"{path}: cannot read the {what}: JSON nested too deeply") from None
+
+
 def load_trials(workdir: str) -> dict[int, Trial]:
     """The trial records of a workdir, by id; ValueError naming a bad file."""
     trials = {}
     for path in sorted(glob.glob(os.path.join(workdir, artifacts.TRIALS_DIR, "*.json"))):
+        data = read_json(path, "trial record")
         try:
-            with open(path, encoding="utf-8") as f:
-                trial = Trial.from_dict(json.load(f))
-        except (OSError, json.JSONDecodeError, ValueError, TypeError, KeyError) as e:
+            trial = Trial.from_dict(data)
+        except (ValueError, TypeError, KeyError) as e:
             raise ValueError(f"bad trial record {path}: {e}") from None
         trials[trial.id] = trial
     return trials
@@ -172,11 +188,7 @@ class TrialStore:
         """The saved strategy state, or None when there is none yet."""
         if not os.path.exists(self.state_path):
             return None
-        try:
-            with open(self.state_path, encoding="utf-8") as f:
-                saved = json.load(f)
-        except (OSError, json.JSONDecodeError) as e:
-            raise ValueError(f"{self.state_path}: cannot read the search state: {e}") from None
+        saved = read_json(self.state_path, "search state")
         if not isinstance(saved, dict) or saved.get("format_version") != FORMAT_VERSION \
                 or "strategy" not in saved:
             raise ValueError(f"{self.state_path}: not a search state of format {FORMAT_VERSION}")

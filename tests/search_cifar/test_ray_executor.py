@@ -17,6 +17,7 @@ from search_cifar.space import NasnetCellSpace
 from search_cifar.trial_store import TrialStore
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import binary_helpers  # noqa: E402
 import evaluator_helpers  # noqa: E402
 
 SMALL_OPS = ("sep_conv_3x3", "max_pool_3x3", "identity")
@@ -47,7 +48,7 @@ def test_on_ray_crashes_exceptions_and_bad_results_are_failed_records(tmp_path,
         executor.submit(99, evaluator_helpers.EnvProbe(), (0,))
         _, probe, _ = executor.wait()
         ray_processes = psutil.Process().children(recursive=True)
-        listening = listening_sockets(ray_processes)
+        listening = binary_helpers.listening_sockets([psutil.Process(), *ray_processes])
     finally:
         executor.close()
     assert probe.metrics["env"]["TF_ENABLED_DEVICE_TYPES"] == "CPU"
@@ -55,8 +56,8 @@ def test_on_ray_crashes_exceptions_and_bad_results_are_failed_records(tmp_path,
     # The local Ray (its daemons, agents, workers and this driver) listens on loopback only,
     # and nothing of it is left after close.
     assert len(ray_processes) >= 4 and listening
-    assert all(ip in LOOPBACK for _, ip, _ in listening), listening
-    assert not [p for p in ray_processes if _alive(p)]
+    assert all(ip in binary_helpers.LOOPBACK for _, ip, _ in listening), listening
+    assert not binary_helpers.wait_gone(ray_processes, timeout=30)
     assert result.num_evaluated == 14
     errors = [t.error for t in result.trials if t.status == "failed"]
     assert any("WorkerCrashedError" in e for e in errors), errors
@@ -67,29 +68,6 @@ def test_on_ray_crashes_exceptions_and_bad_results_are_failed_records(tmp_path,
     assert ok and all(t.metrics[NODE_ID] and t.metrics[HOSTNAME] for t in ok)
     assert all(t.metrics[CPU_SECONDS] >= 0 and t.duration > 0 for t in ok)
     assert len({t.metrics[PID] for t in ok}) >= 2  # two workers, asynchronously
-
-
-LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
-
-
-def listening_sockets(processes) -> list[tuple[int, str, int]]:
-    """(pid, ip, port) of every listening TCP socket of these processes and this one."""
-    out = []
-    for process in [psutil.Process(), *processes]:
-        try:
-            connections = process.net_connections(kind="inet")
-        except psutil.Error:
-            continue
-        out += [(process.pid, c.laddr.ip, c.laddr.port) for c in connections
-                if c.status == psutil.CONN_LISTEN]
-    return out
-
-
-def _alive(process: psutil.Process) -> bool:
-    try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 def test_gpu_trials_each_get_their_own_gpu_in_a_fresh_worker_with_memory_growth(
