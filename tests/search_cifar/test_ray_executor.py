@@ -71,7 +71,10 @@ def test_on_ray_crashes_exceptions_and_bad_results_are_failed_records(tmp_path,
 
 
 def test_gpu_trials_each_get_their_own_gpu_in_a_fresh_worker_with_memory_growth(
-        ray_pickles_helpers):
+        ray_pickles_helpers, monkeypatch):
+    # As in the search binary, the driver has hidden its GPUs from TensorFlow: the Ray
+    # processes inherit that, and GPU trials must not.
+    monkeypatch.setenv("TF_ENABLED_DEVICE_TYPES", "CPU")
     # Two of Ray's logical GPUs, one per trial, two trials at a time.
     executor = RayExecutor(num_workers=2, cpus_per_trial=0.5, gpus_per_trial=1, num_gpus=2)
     try:
