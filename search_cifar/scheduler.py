@@ -29,7 +29,9 @@ where a trial runs (``executors.InProcessExecutor``,
   tell), and submits the others again (they were running when the search
   died). Nothing is asked twice, nothing finished is re-run, the trial ids
   are contiguous, and a resumed run records exactly the trials of an
-  uninterrupted one.
+  uninterrupted one. ``load_saved(strategy, store)`` is that reading and
+  checking alone, without writing: what a resumed search checks before it
+  writes anything.
 
 ``run_in_process(strategy, objective, budget, workdir=None)`` is the
 convenience form for tests, benchmarks and notebooks: the in-process executor,
