@@ -5,11 +5,12 @@ Three measurements, printed as one table (wall-clock seconds):
 1. In-process baseline: ``benchmarks/child_training.measure_full_trial``
    (``ChildEvaluator`` built and one child trained in this process), twice: the
    first trial pays TensorFlow's start-up, the second is warm.
-2. The same child on Ray, as the search runs it: an embedded local Ray
+2. The same child on Ray, as the search runs it: a local Ray
    (``ray_executor.RayExecutor``, one worker with ``--cpus_per_trial`` CPUs,
    so the worker's TensorFlow gets as many threads as this process has cores)
    and ``evaluator.CachedEvaluator``, ``--trials`` times in a row. Reported:
-   Ray's start-up (``ray.init``), each trial's wall time from submit to result,
+   Ray's start-up (``local_ray.LocalRay``'s guard process starting the node,
+   then this process joining it), each trial's wall time from submit to result,
    the time the worker itself spent (``run_on_worker``'s duration: building the
    evaluator on the first trial, then training) and the difference, the
    per-trial overhead of Ray (scheduling, pickling, the object store, and on
@@ -139,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     rows = [
         ("in-process, cold: build evaluator + train", local[0]["data_s"] + local[0]["trial_s"]),
         ("in-process, warm: train", warm_local),
-        ("Ray start-up (ray.init, 1 worker)", ray_run["init_s"]),
+        ("Ray start-up (local node + ray.init, 1 worker)", ray_run["init_s"]),
         ("Ray, first trial: submit -> result", ray_run["trials"][0]["wall_s"]),
         ("  of which in the worker (build evaluator + train)", ray_run["trials"][0]["worker_s"]),
         ("  of which Ray (worker start, imports, transfer)", ray_run["trials"][0]["overhead_s"]),

@@ -2,17 +2,26 @@
 
 One callback does what a search needs from every epoch of a child:
 
-* the NaN guard: a non-finite training loss stops the child at once by
-  raising ``NonFiniteLoss("NaN loss at epoch k (step s)")`` inside ``fit``
-  (a TerminateOnNaN that says where), a non-finite validation loss likewise
+* the NaN guard: a non-finite training loss stops the child by raising
+  ``NonFiniteLoss("NaN loss at epoch k (step s)")`` inside ``fit`` (a
+  TerminateOnNaN that says where), a non-finite validation loss likewise
   (``"NaN validation loss at epoch k"``); ``child_evaluator`` turns it into a
-  failed Result;
+  failed Result. The loss is read at the first step, every ``check_every``
+  steps and at the end of each epoch (Keras's loss is the epoch's running
+  mean, so a NaN stays visible until the next check), and step s is the step
+  where it was seen;
 * timing: the first step (tracing included), each epoch, its validation, and
   the steady-state training images/second;
 * the per-epoch metrics (``EPOCH_METRICS``), kept in ``history`` and given to
   the ``report(epoch, metrics)`` hook (``evaluator.Report``); a return value of
   False stops the child (``stopped_early``), the hook for early-stopping
   schedulers.
+
+No per-step host reads: the callback declares ``_supports_tf_logs``, so Keras
+hands it its logs as tensors instead of copying them to the host after every
+step (which would make the host wait for the accelerator at each step); it
+reads values only at the steps above (about ``steps / check_every + 2`` reads
+per epoch) and at epoch ends, where Keras reads them anyway.
 
 Keras logs name each output's metrics after its layer (``val_logits_fp32_accuracy``;
 the ``fp32`` is the float32 output layer of mixed precision);
@@ -33,6 +42,10 @@ from typing import Any, Callable, Mapping
 import tf_keras
 
 from search_cifar.evaluator import Report
+
+#: Steps between two reads of the training loss (the NaN guard), besides the first step
+#: and each epoch's end.
+CHECK_EVERY_STEPS = 50
 
 #: Keys of the per-epoch metrics given to ``report`` and kept in ``metrics["history"]``:
 #: the epoch (from 1); the training objective (cross-entropy + 0.4 x aux + weight
@@ -80,11 +93,18 @@ def main_head_metric(logs: Mapping[str, Any], metric: str, validation: bool) -> 
 class ChildMonitor(tf_keras.callbacks.Callback):
     """NaN guard, timing, per-epoch metrics and the ``report`` hook, in one callback."""
 
-    def __init__(self, report: Report | None, batch_size: int, schedule: Callable[[int], float]):
+    def __init__(self, report: Report | None, batch_size: int, schedule: Callable[[int], float],
+                 check_every: int = CHECK_EVERY_STEPS):
         super().__init__()
+        # Keras passes the logs as tensors: values are read here, only when needed.
+        # (An instance attribute: Callback.__init__ sets it False on the instance.)
+        self._supports_tf_logs = True
+        if isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1:
+            raise ValueError(f"check_every must be an int >= 1, got {check_every!r}")
         self.report = report
         self.batch_size = batch_size
         self.schedule = schedule
+        self.check_every = check_every
         self.history: list[dict[str, float]] = []
         self.stopped_early = False
         self.first_step_seconds: float | None = None
@@ -105,14 +125,16 @@ class ChildMonitor(tf_keras.callbacks.Callback):
         self._val_seconds = 0.0
 
     def on_train_batch_end(self, batch, logs=None):
-        now = time.perf_counter()
-        if self.first_step_seconds is None:
-            self.first_step_seconds = now - self._train_begin
-        self._step_times.append(now)
-        loss = (logs or {}).get("loss")
-        if loss is not None and not finite(loss):
-            raise NonFiniteLoss(f"{name_nonfinite(loss)} loss at epoch {self._epoch + 1} "
-                                 f"(step {batch + 1})")
+        first = self.first_step_seconds is None
+        if first or (batch + 1) % self.check_every == 0:
+            loss = (logs or {}).get("loss")
+            # Reading the loss waits for the step; so the first step's time is its own.
+            if loss is not None and not finite(loss):
+                raise NonFiniteLoss(f"{name_nonfinite(loss)} loss at epoch {self._epoch + 1} "
+                                     f"(step {batch + 1})")
+            if first:
+                self.first_step_seconds = time.perf_counter() - self._train_begin
+        self._step_times.append(time.perf_counter())
 
     def on_test_begin(self, logs=None):
         self._val_begin = time.perf_counter()
@@ -140,6 +162,9 @@ class ChildMonitor(tf_keras.callbacks.Callback):
             "validation_seconds": self._val_seconds,
             "images_per_second": ips,
         }
+        if "loss" in logs and not finite(metrics["loss"]):
+            raise NonFiniteLoss(f"{name_nonfinite(metrics['loss'])} loss at epoch {epoch + 1} "
+                                 f"(step {len(times)})")
         if not finite(metrics["val_loss"]):
             raise NonFiniteLoss(f"{name_nonfinite(metrics['val_loss'])} validation loss at "
                                  f"epoch {epoch + 1}")

@@ -51,13 +51,14 @@ import json
 import math
 import os
 import sys
+import tempfile
 import time
 from typing import Any, Mapping, TextIO
 
 from nasnet import artifacts, config_utils, io_utils, json_types
 from nasnet.genotype import ALL_OPS, Op
 from search_cifar import child_config as child_lib
-from search_cifar import report, scheduler, strategies, synthetic
+from search_cifar import devices, report, scheduler, strategies, synthetic
 from search_cifar.child_evaluator import ChildEvaluator
 from search_cifar.evaluator import CachedEvaluator
 from search_cifar.executors import InProcessExecutor
@@ -401,20 +402,55 @@ def check_data(config: SearchConfig) -> None:
         datasets.load_tfds(data.dataset, data.train_split, data.data_dir)
 
 
+def check_workdir(workdir: str) -> None:
+    """ValueError unless ``workdir`` is a directory this process can write, or can be made one.
+
+    Tried, not guessed from permission bits: an empty directory is made and
+    removed in ``workdir`` (or its nearest existing parent), so a file in the
+    way, a read-only or pseudo file system (``/proc``) and a missing
+    permission all fail here, before anything is written.
+    """
+    if os.path.lexists(workdir) and not os.path.isdir(workdir):
+        raise ValueError(f"workdir {workdir!r} exists and is not a directory")
+    existing = os.path.abspath(workdir)
+    while not os.path.lexists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ValueError(f"workdir {workdir!r} cannot be made: {existing!r} is not a directory")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".write-test-", dir=existing))
+    except OSError as e:
+        raise ValueError(f"workdir {workdir!r} cannot be written"
+                         + (f" ({e.strerror})" if os.path.isdir(workdir)
+                            else f" ({existing}: {e.strerror})")) from None
+
+
+def read_workdir_config(workdir: str) -> dict[str, Any] | None:
+    """The saved ``config.json`` of a search workdir as a dict (None when there is none);
+    ValueError naming the file when it is unreadable or not a JSON object."""
+    path = os.path.join(workdir, CONFIG_JSON)
+    if not os.path.lexists(path):
+        return None
+    saved = io_utils.read_json(path, "search config")
+    if not isinstance(saved, dict):
+        raise ValueError(f"{path}: not a search config: a JSON {type(saved).__name__}, "
+                         f"not an object")
+    return saved
+
+
 def prepare_workdir(config: SearchConfig, workdir: str) -> bool:
     """Checks a workdir against ``config``; True when it resumes a search.
 
     Raises ValueError when the workdir holds a search with another identity
-    (strategy, space, child, data, seed...); writes nothing.
+    (strategy, space, child, data, seed...) or a config.json that cannot be
+    read; writes nothing.
     """
-    path = os.path.join(workdir, CONFIG_JSON)
-    if not os.path.exists(path):
+    saved = read_workdir_config(workdir)
+    if saved is None:
         if os.path.isdir(os.path.join(workdir, artifacts.TRIALS_DIR)):
             raise ValueError(f"workdir {workdir!r} has trials/ but no {CONFIG_JSON}: "
                              f"not a search work directory of this binary")
         return False
-    with open(path, encoding="utf-8") as f:
-        saved = json.load(f)
     diff = identity_diff(saved, config)
     if diff:
         raise ValueError(
@@ -425,12 +461,15 @@ def prepare_workdir(config: SearchConfig, workdir: str) -> bool:
 
 
 def load_workdir_config(workdir: str) -> SearchConfig:
+    """The ``SearchConfig`` saved in a search workdir; ValueError naming the file otherwise."""
     path = os.path.join(workdir, CONFIG_JSON)
+    if not os.path.lexists(path):
+        raise ValueError(f"{path}: not a search work directory (no {CONFIG_JSON})")
+    saved = read_workdir_config(workdir)
     try:
-        with open(path, encoding="utf-8") as f:
-            return SearchConfig.from_dict(json.load(f))
-    except OSError as e:
-        raise ValueError(f"{path}: not a search work directory ({e.strerror})") from None
+        return SearchConfig.from_dict(saved)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{path}: not a valid search config: {e}") from None
 
 
 def make_executor(config: SearchConfig):
@@ -457,20 +496,29 @@ def write_report(config: SearchConfig, workdir: str, trials=None,
 def validate(config: SearchConfig, workdir: str) -> bool:
     """Everything that can be wrong before a search starts; True when it resumes.
 
-    Builds the space and the strategy (unknown options), checks the dataset
-    and a resumed workdir's settings. Writes nothing; ValueError otherwise.
+    Builds the space and the strategy (unknown options), checks the dataset,
+    that the workdir can be written, a resumed workdir's settings, and its
+    trial records and strategy state (readable, and consistent with each
+    other). Writes nothing; ValueError otherwise.
     """
-    config.build_strategy(config.build_space())
+    space = config.build_space()
+    config.build_strategy(space)
     check_data(config)
-    return prepare_workdir(config, workdir)
+    check_workdir(workdir)
+    resumed = prepare_workdir(config, workdir)
+    if resumed:
+        scheduler.load_saved(config.build_strategy(space), TrialStore(workdir))
+    return resumed
 
 
 def run_experiment(config: SearchConfig, workdir: str, stream: TextIO | None = None,
                    executor: Any = None) -> dict[str, Any]:
     """Runs or resumes the search of ``config`` in ``workdir``, then writes its report.
 
-    Everything is validated (strategy options, the dataset, a resumed
-    workdir's settings) before the first file is written.
+    Everything is validated (strategy options, the dataset, the workdir, a
+    resumed workdir's settings, records and state), and the executor started,
+    before the first file is written. ``executor``: one to use instead of
+    ``make_executor(config)`` (not closed here).
 
     Returns:
         ``report.write_report``'s dict (``summary`` and paths) plus ``result``
@@ -482,23 +530,27 @@ def run_experiment(config: SearchConfig, workdir: str, stream: TextIO | None = N
     io_utils.remove_stale_temporaries(workdir)  # what a killed earlier run left
     space = config.build_space()
     strategy = config.build_strategy(space)
-    store = TrialStore(workdir)
-    store.create()
-    if not resumed:
-        io_utils.atomic_write_json(os.path.join(workdir, CONFIG_JSON), config.to_dict())
     own_executor = executor is None
     executor = make_executor(config) if own_executor else executor
-    reporter = report.Reporter(workdir, config.budget, strategy, top_k=config.top_k,
-                               stream=stream, tensorboard=config.tensorboard)
-    print(f"search {config.name!r}: {config.strategy} on {config.budget} children, "
-          f"{executor.describe()}; workdir {workdir}"
-          + (" (resuming)" if resumed else ""), file=stream, flush=True)
+    reporter = None
     try:
+        store = TrialStore(workdir)
+        store.create()
+        if not resumed:
+            io_utils.atomic_write_json(os.path.join(workdir, CONFIG_JSON), config.to_dict())
+        reporter = report.Reporter(workdir, config.budget, strategy, top_k=config.top_k,
+                                   stream=stream, tensorboard=config.tensorboard)
+        print(f"search {config.name!r}: {config.strategy} on {config.budget} children, "
+              f"{executor.describe()}; workdir {workdir}"
+              + (" (resuming)" if resumed else ""), file=stream)
+        print(devices.describe_run(isinstance(executor, InProcessExecutor),
+                                   config.gpus_per_trial), file=stream, flush=True)
         result = scheduler.run(strategy, make_evaluator(config), config.budget, executor,
                                store=store, space=space, max_repeats=config.max_repeats,
                                on_trial=reporter)
     finally:
-        reporter.close()
+        if reporter is not None:
+            reporter.close()
         if own_executor:
             executor.close()
     out = write_report(config, workdir, result.trials, strategy)

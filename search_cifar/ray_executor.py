@@ -1,19 +1,29 @@
 """Trials as Ray core tasks: the executor of distributed searches.
 
 ``RayExecutor`` runs each trial as a Ray task (``max_retries=0``: a crashed
-trial is recorded, not silently re-run) on the embedded local Ray
-(``address=None``, ``num_workers`` slots) or on a cluster (``address=...``;
-the slots are the cluster's CPUs/GPUs over the per-trial request);
-``wait`` returns the first trial to finish (``ray.wait(num_returns=1)``: the
-NASNet work queue of Zoph et al. 2018, Sec. 4, in one line). A worker process
-that dies (segfault, OOM kill, ``os._exit``) makes a failed Result.
+trial is recorded, not silently re-run) on a local Ray of this machine
+(``address=None``, ``num_workers`` slots; ``local_ray.LocalRay``: bound to
+127.0.0.1 and stopped with the search, however the search ends) or on a
+cluster (``address=...``; the slots are the cluster's CPUs/GPUs over the
+per-trial request); ``wait`` returns the first trial to finish
+(``ray.wait(num_returns=1)``: the NASNet work queue of Zoph et al. 2018,
+Sec. 4, in one line). A worker process that dies (segfault, OOM kill,
+``os._exit``) makes a failed Result.
+
+Devices (``devices.py``): a trial that requests no GPU runs with TensorFlow
+limited to the CPU; a GPU trial gets its own GPUs (Ray's
+``CUDA_VISIBLE_DEVICES``), GPU memory on demand, and a worker process of its
+own (``max_calls=1``: Ray's default for ``@ray.remote(num_gpus=...)``, which
+a request made with ``.options(num_gpus=...)`` does not get; a reused worker
+would keep the GPU its TensorFlow started with).
 
 On the worker, ``run_on_worker`` evaluates through
 ``executors.evaluate_point`` (the failure rules of every executor) and adds
 what only distributed trials need to the metrics: where the trial ran
-(``node_id``, ``hostname``, ``pid``), its process's ``cpu_seconds``, and the
-metrics made JSON values (numpy scalars to numbers, NaN to None), since they
-cross processes and machines.
+(``node_id``, ``hostname``, ``pid``), its GPUs (``gpu_ids``,
+``cuda_visible_devices``), its process's ``cpu_seconds``, and the metrics
+made JSON values (numpy scalars to numbers, NaN to None), since they cross
+processes and machines.
 
 Why Ray core tasks and not Ray Tune: the strategy stays a plain object in the
 driver, the one place its state is saved, and resume is the trial store's own
@@ -38,8 +48,10 @@ import socket
 import time
 from typing import Any
 
+from search_cifar import devices
 from search_cifar.evaluator import Evaluator, Result
 from search_cifar.executors import evaluate_point
+from search_cifar.local_ray import LocalRay, LocalRayError, connect
 
 #: Metric keys that a trial run on Ray adds: where it ran, and the CPU seconds of
 #: its worker process during the trial (all its threads; on a shared machine,
@@ -57,7 +69,7 @@ def run_on_worker(evaluator: Evaluator, point: Any) -> tuple[Result, float]:
     metrics = dict(result.metrics)
     metrics.update({HOSTNAME: socket.gethostname(), PID: os.getpid(),
                     NODE_ID: ray.get_runtime_context().get_node_id(),
-                    CPU_SECONDS: time.process_time() - cpu_start})
+                    CPU_SECONDS: time.process_time() - cpu_start, **devices.trial_devices(ray)})
     return Result(result.reward, _jsonable(metrics), result.error), time.monotonic() - start
 
 
@@ -88,12 +100,16 @@ class RayExecutor:
     """Each trial is a Ray task; ``wait`` returns the first one to finish.
 
     Args:
-        address: None starts an embedded local Ray with ``num_workers *
+        address: None starts a local Ray (``local_ray.LocalRay``: 127.0.0.1
+            only, gone with this process) with ``num_workers *
             cpus_per_trial`` CPUs; otherwise ``ray.init(address=...)`` joins a
             running cluster ("auto", "ray://host:10001" or "host:6379").
         num_workers: concurrent trials; None with an address = as many as the
             cluster's resources allow.
         cpus_per_trial, gpus_per_trial: each task's resource request.
+        num_gpus: GPUs of the local Ray (None: Ray detects them). Ray's GPUs
+            are logical, so any number works on a machine without GPUs
+            (tests); not with an address.
         runtime_env: extra Ray runtime_env entries.
         ship_code: send the project's packages to the workers as runtime_env
             ``py_modules`` (default: when joining a cluster, whose nodes may
@@ -104,8 +120,8 @@ class RayExecutor:
 
     def __init__(self, address: str | None = None, num_workers: int | None = 2,
                  cpus_per_trial: float = 1.0, gpus_per_trial: float = 0.0,
-                 runtime_env: dict[str, Any] | None = None, ship_code: bool | None = None,
-                 log_to_driver: bool = True):
+                 num_gpus: int | None = None, runtime_env: dict[str, Any] | None = None,
+                 ship_code: bool | None = None, log_to_driver: bool = True):
         import ray  # Imported here: the in-process paths never need Ray.
 
         if num_workers is not None and (isinstance(num_workers, bool)
@@ -121,6 +137,9 @@ class RayExecutor:
         if cpus_per_trial == 0 and gpus_per_trial == 0:
             raise ValueError("a trial must request some CPUs or GPUs (cpus_per_trial and "
                              "gpus_per_trial are both 0)")
+        if num_gpus is not None and address is not None:
+            raise ValueError(f"num_gpus={num_gpus!r} sets a local Ray's GPUs; a cluster at "
+                             f"{address!r} has its own")
         self._ray = ray
         self.address = address
         self.cpus_per_trial = float(cpus_per_trial)
@@ -133,6 +152,8 @@ class RayExecutor:
         env_vars.setdefault("TF_NUM_INTRAOP_THREADS", threads)
         env_vars.setdefault("TF_NUM_INTEROP_THREADS", threads)
         env_vars.setdefault("TF_CPP_MIN_LOG_LEVEL", os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
+        for key, value in devices.trial_env(self.gpus_per_trial).items():
+            env_vars.setdefault(key, value)
         if ship_code is None:
             ship_code = address is not None
         root = _project_root()
@@ -143,30 +164,36 @@ class RayExecutor:
             path = os.environ.get("PYTHONPATH")
             env_vars["PYTHONPATH"] = root + (os.pathsep + path if path else "")
         env["env_vars"] = env_vars
+        self._local: LocalRay | None = None
         self._started_ray = False
         if ray.is_initialized():
             raise RuntimeError("Ray is already initialised in this process; RayExecutor "
                                "starts (or joins) it itself")
-        common = dict(include_dashboard=False, log_to_driver=log_to_driver,
-                      runtime_env=env, logging_level="WARNING", configure_logging=True)
+        common = dict(log_to_driver=log_to_driver, runtime_env=env, logging_level="WARNING",
+                      configure_logging=True)
         if address is None:
+            num_cpus = max(1, math.ceil(num_workers * self.cpus_per_trial))
             # Ray starts workers at niceness 15 below its own daemons; here the
             # workers are the search, so they compete on equal terms (a cluster's
             # raylets keep their own setting).
-            os.environ.setdefault("RAY_worker_niceness", "0")
-            num_cpus = max(1, math.ceil(num_workers * self.cpus_per_trial))
+            ray_env = {"RAY_worker_niceness": os.environ.get("RAY_worker_niceness", "0")}
             try:
-                ray.init(num_cpus=num_cpus, **common)
-            except Exception:  # noqa: BLE001 -- on a saturated machine a daemon can
-                # miss Ray's start-up deadline ("node timed out during startup"): once more.
-                ray.shutdown()
-                ray.init(num_cpus=num_cpus, **common)
+                self._local = LocalRay(num_cpus=num_cpus, num_gpus=num_gpus, env=ray_env)
+            except LocalRayError:  # on a saturated machine a daemon can miss Ray's
+                # start-up deadline ("node timed out during startup"): once more.
+                self._local = LocalRay(num_cpus=num_cpus, num_gpus=num_gpus, env=ray_env)
+            try:
+                connect(ray, self._local, **common)
+            except BaseException:
+                self.close()
+                raise
         else:
-            ray.init(address=address, **common)
+            ray.init(address=address, include_dashboard=False, **common)
         self._started_ray = True
         self.capacity = self._slots(num_workers)
-        self._remote = ray.remote(max_retries=0)(run_on_worker).options(
-            num_cpus=self.cpus_per_trial, num_gpus=self.gpus_per_trial)
+        # A GPU trial gets a worker process of its own (see the module docstring).
+        self._remote = ray.remote(max_retries=0, max_calls=1 if self.gpus_per_trial else 0)(
+            run_on_worker).options(num_cpus=self.cpus_per_trial, num_gpus=self.gpus_per_trial)
         # id(evaluator) -> (evaluator, its object ref): each evaluator is put once
         # (and kept alive here, so that its id is not reused).
         self._evaluator_refs: dict[int, tuple[Evaluator, Any]] = {}
@@ -212,13 +239,14 @@ class RayExecutor:
         return trial_id, result, duration
 
     def describe(self) -> str:
-        where = f"Ray cluster at {self.address}" if self.address else "local Ray"
-        gpus = f", {self.gpus_per_trial:g} GPU" if self.gpus_per_trial else ""
+        where = f"Ray cluster at {self.address}" if self.address else "local Ray on 127.0.0.1"
+        gpus = f" and {self.gpus_per_trial:g} GPU" if self.gpus_per_trial else ""
         return (f"{where}: {self.capacity} concurrent trial(s) of "
                 f"{self.cpus_per_trial:g} CPU{gpus} each")
 
     def close(self) -> None:
-        """Cancels running trials (they stay pending in the saved state) and leaves Ray."""
+        """Cancels running trials (they stay pending in the saved state) and leaves Ray;
+        a local Ray is stopped."""
         for ref in list(self._running) if hasattr(self, "_running") else []:
             try:
                 self._ray.cancel(ref, force=True)
@@ -229,3 +257,6 @@ class RayExecutor:
         if self._started_ray and self._ray.is_initialized():
             self._ray.shutdown()
         self._started_ray = False
+        if self._local is not None:
+            self._local.close()
+            self._local = None

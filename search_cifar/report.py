@@ -163,17 +163,24 @@ class ScalarWriter:
     """
 
     def __init__(self, logdir: str, flush_secs: int = 5):
-        from tensorboard.compat.proto import event_pb2, summary_pb2  # noqa: PLC0415
-        from tensorboard.summary.writer.event_file_writer import EventFileWriter  # noqa: PLC0415
-        self._event, self._summary = event_pb2.Event, summary_pb2.Summary
-        self._writer = EventFileWriter(logdir, flush_secs=flush_secs)
+        self.logdir, self.flush_secs = logdir, flush_secs
+        self._writer = None  # the event file is made with the first scalar: a run that
+        # records nothing (it failed, or was interrupted, before its first trial) leaves none
 
     def add_scalar(self, tag: str, value: float, step: int) -> None:
-        summary = self._summary(value=[self._summary.Value(tag=tag, simple_value=float(value))])
-        self._writer.add_event(self._event(wall_time=time.time(), step=int(step), summary=summary))
+        from tensorboard.compat.proto import event_pb2, summary_pb2  # noqa: PLC0415
+        if self._writer is None:
+            from tensorboard.summary.writer.event_file_writer import (  # noqa: PLC0415
+                EventFileWriter)
+            self._writer = EventFileWriter(self.logdir, flush_secs=self.flush_secs)
+        summary = summary_pb2.Summary(
+            value=[summary_pb2.Summary.Value(tag=tag, simple_value=float(value))])
+        self._writer.add_event(event_pb2.Event(wall_time=time.time(), step=int(step),
+                                               summary=summary))
 
     def close(self) -> None:
-        self._writer.close()
+        if self._writer is not None:
+            self._writer.close()
 
 
 class Reporter:

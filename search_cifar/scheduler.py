@@ -29,7 +29,9 @@ where a trial runs (``executors.InProcessExecutor``,
   tell), and submits the others again (they were running when the search
   died). Nothing is asked twice, nothing finished is re-run, the trial ids
   are contiguous, and a resumed run records exactly the trials of an
-  uninterrupted one.
+  uninterrupted one. ``load_saved(strategy, store)`` is that reading and
+  checking alone, without writing: what a resumed search checks before it
+  writes anything.
 
 ``run_in_process(strategy, objective, budget, workdir=None)`` is the
 convenience form for tests, benchmarks and notebooks: the in-process executor,
@@ -110,6 +112,46 @@ def run_in_process(strategy: Strategy, objective: Any, budget: int, workdir: str
                store=store, space=space, max_repeats=max_repeats, on_trial=on_trial)
 
 
+def load_saved(strategy: Strategy, store: TrialStore) -> tuple[dict[int, Trial], list[Proposal]]:
+    """A work directory's records and saved state, checked against each other.
+
+    Restores the saved state (if any) into ``strategy`` and returns the trial
+    records by id and the proposals that were pending when the search
+    stopped, in id order. Reads only: the check a resumed search makes before
+    it writes anything (``experiments.validate``), and the first step of
+    ``run``'s resume. ValueError naming the bad file, or the records that do
+    not fit the state.
+    """
+    records = store.load_trials()
+    saved = store.load_state()
+    if saved is not None:
+        try:
+            strategy.set_state(saved)
+        except (ValueError, TypeError, KeyError, IndexError) as e:
+            raise ValueError(f"{store.state_path}: cannot resume the {strategy.name!r} "
+                             f"strategy from it: {e}") from None
+    pending = sorted(strategy.pending, key=lambda p: p.id)
+    pending_ids = {p.id for p in pending}
+    orphans = sorted(i for i in records if i >= strategy.num_asked)
+    if orphans:
+        raise ValueError(
+            f"workdir {store.workdir!r} has trial records {orphans} that its saved "
+            f"state never asked (num_asked={strategy.num_asked}); it was not written "
+            f"by this driver, or its state.json is older than its trials")
+    missing = sorted(set(range(strategy.num_asked)) - set(records) - pending_ids)
+    if missing:
+        raise ValueError(
+            f"workdir {store.workdir!r}: trials {missing[:10]} were told to the "
+            f"strategy but have no record (trials/ was edited?)")
+    for p in pending:
+        recorded = records.get(p.id)
+        if recorded is not None and recorded.choices != tuple(p.choices):
+            raise ValueError(
+                f"workdir {store.workdir!r}: trial {p.id} was recorded with choices "
+                f"{list(recorded.choices)}, but the saved state has {list(p.choices)}")
+    return records, pending
+
+
 def _genotype_dict(genotype: Any, fingerprint: str) -> dict[str, Any] | None:
     """``Genotype.to_dict()`` with its fingerprint (``Genotype.from_dict`` checks it)."""
     if genotype is None:
@@ -169,23 +211,8 @@ class _Scheduler:
         if self.store is None:
             return []
         self.store.create()
-        records = self.store.load_trials()
-        saved = self.store.load_state()
-        if saved is not None:
-            self.strategy.set_state(saved)
-        pending = sorted(self.strategy.pending, key=lambda p: p.id)
+        records, pending = load_saved(self.strategy, self.store)
         pending_ids = {p.id for p in pending}
-        orphans = sorted(i for i in records if i >= self.strategy.num_asked)
-        if orphans:
-            raise ValueError(
-                f"workdir {self.store.workdir!r} has trial records {orphans} that its saved "
-                f"state never asked (num_asked={self.strategy.num_asked}); it was not written "
-                f"by this driver, or its state.json is older than its trials")
-        missing = sorted(set(range(self.strategy.num_asked)) - set(records) - pending_ids)
-        if missing:
-            raise ValueError(
-                f"workdir {self.store.workdir!r}: trials {missing[:10]} were told to the "
-                f"strategy but have no record (trials/ was edited?)")
         for t in sorted(records.values(), key=lambda t: t.id):
             if t.id not in pending_ids:
                 self.trials[t.id] = t
@@ -199,10 +226,6 @@ class _Scheduler:
                 rerun.append(p)
                 continue
             # Recorded, killed before its tell: tell it now, do not run it again.
-            if recorded.choices != tuple(p.choices):
-                raise ValueError(
-                    f"workdir {self.store.workdir!r}: trial {p.id} was recorded with choices "
-                    f"{list(recorded.choices)}, but the saved state has {list(p.choices)}")
             if recorded.status != "duplicate":
                 self.num_evaluated += 1
             self.record(p, recorded, persist=False)

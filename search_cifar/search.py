@@ -10,7 +10,14 @@ Flags override the experiment's settings; ``--config_override=key=value``
 (repeatable) changes any other field by dotted key (``child.epochs=2``,
 ``strategy_options.population_size=20``, ``space.num_blocks=2``) and rejects
 unknown keys. Run again with the same ``--workdir`` to resume a killed search.
-Bad flags print one line on stderr and exit 2 without writing anything.
+Bad flags, a ``--workdir`` that cannot be written, and a workdir whose files
+cannot be read (config.json, state.json, trials/) print one line on stderr
+and exit 2 without writing anything. Ctrl-C stops the search (running
+children are abandoned and run again on resume) and exits 130 with one line.
+
+TensorFlow in this process (the strategy, dataset checks) sees no GPU, unless
+the children train here (``--workers=0``) on a machine with GPUs; each child
+on Ray sees only the GPUs it asked for (``search_cifar/devices.py``).
 """
 
 from __future__ import annotations
@@ -19,11 +26,13 @@ import json
 import os
 import sys
 
-from absl import app, flags
+if __package__ in (None, ""):  # `python search_cifar/search.py`: the repository root goes first
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-if __package__ in (None, ""):  # `python search_cifar/search.py`: make the project importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import flags  # noqa: E402
 
+from nasnet import cli  # noqa: E402 -- no TensorFlow
+from search_cifar import devices  # noqa: E402 -- no TensorFlow
 from search_cifar import strategies  # noqa: E402 -- the registry of names; imports no strategy
 
 FLAGS = flags.FLAGS
@@ -48,16 +57,6 @@ flags.DEFINE_bool("report_only", False, "Only regenerate the report (pictures, p
                   "of --workdir's trials; runs nothing.")
 
 
-class UsageError(ValueError):
-    pass
-
-
-def _abspath(path: str) -> str:
-    """Relative to where the user ran the command (``bazel run`` changes directory)."""
-    base = os.environ.get("BUILD_WORKING_DIRECTORY", os.getcwd())
-    return os.path.abspath(os.path.join(base, os.path.expanduser(path)))
-
-
 def _config_from_flags(experiments):
     config = experiments.get(FLAGS.experiment)
     overrides = {}
@@ -71,7 +70,7 @@ def _config_from_flags(experiments):
     if FLAGS.ray_address is not None and FLAGS.workers is None:
         overrides["workers"] = None  # the whole cluster
     if FLAGS.data_dir is not None:
-        overrides["child.data.data_dir"] = _abspath(FLAGS.data_dir)
+        overrides["child.data.data_dir"] = cli.user_path(FLAGS.data_dir)
     for text in FLAGS.config_override:
         key, value = experiments.parse_override(text)
         overrides[key] = value
@@ -81,9 +80,7 @@ def _config_from_flags(experiments):
 def _print_summary(out, config, workdir: str) -> None:
     s = out["summary"]
 
-    def rel(path: str) -> str:  # relative to where the user ran the command, if below it
-        short = os.path.relpath(path, os.environ.get("BUILD_WORKING_DIRECTORY", os.getcwd()))
-        return path if short.startswith("..") else short
+    rel = cli.display_path  # relative to where the user ran the command, if below it
 
     print()
     if "seconds" in out:
@@ -124,40 +121,57 @@ def _print_summary(out, config, workdir: str) -> None:
         print(f"  TensorBoard         tensorboard --logdir {rel(os.path.join(workdir, 'tensorboard'))}")
 
 
-def main(argv):
-    if len(argv) > 1:
-        print(f"search: error: unexpected arguments {argv[1:]}", file=sys.stderr)
-        return 2
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from search_cifar import experiments  # TensorFlow: after flag parsing
+def _trials_in_process_requested() -> bool:
+    """Whether the flags ask for children trained in this process (``workers`` = 0)."""
+    in_process = FLAGS.workers == 0
+    for text in FLAGS.config_override:  # applied after --workers, the last one wins
+        key, sep, value = text.partition("=")
+        if sep and key.strip() == "workers":
+            in_process = value.strip() == "0"
+    return in_process and not FLAGS.report_only
 
+
+def main(argv: list[str]) -> int:
     try:
-        if not FLAGS.workdir:
-            raise UsageError("--workdir is required")
-        workdir = _abspath(FLAGS.workdir)
-        if FLAGS.report_only:
-            config = experiments.load_workdir_config(workdir)
-            config = experiments.apply_overrides(
-                config, dict(map(experiments.parse_override, FLAGS.config_override)))
-        else:
-            config = _config_from_flags(experiments)
-            experiments.validate(config, workdir)  # strategy options, data, a resumed workdir
-    except ValueError as e:
-        print(f"search: error: {e}", file=sys.stderr)
-        return 2
+        return _main(argv)
+    except KeyboardInterrupt:
+        # Records and state are written atomically after every event, and the
+        # executor was closed on the way out (its Ray with it).
+        raise cli.Interrupted("interrupted; run the same command to resume") from None
+
+
+def _main(argv: list[str]) -> int:
+    del argv  # no positional arguments (cli.run refuses them)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    devices.hide_gpus_from_this_process(_trials_in_process_requested())
+    from search_cifar import experiments, trial_store  # TensorFlow: after the above
+
+    if not FLAGS.workdir:
+        raise cli.UsageError("--workdir is required")
+    workdir = cli.user_path(FLAGS.workdir)
+    # Everything that can be wrong is found before the first write (ValueError: exit 2).
     if FLAGS.report_only:
-        out = experiments.write_report(config, workdir)
+        config = experiments.load_workdir_config(workdir)
+        config = experiments.apply_overrides(
+            config, dict(map(experiments.parse_override, FLAGS.config_override)))
+        experiments.check_workdir(workdir)
+        trials = [t for _, t in sorted(trial_store.load_trials(workdir).items())]
+        out = experiments.write_report(config, workdir, trials)
         _print_summary(out, config, workdir)
         return 0
-    out = experiments.run_experiment(config, workdir)
+    config = _config_from_flags(experiments)
+    experiments.validate(config, workdir)  # strategy options, data, a resumed workdir
+    executor = experiments.make_executor(config)  # e.g. a cluster without the GPUs asked
+    try:
+        out = experiments.run_experiment(config, workdir, executor=executor)
+    finally:
+        executor.close()
     _print_summary(out, config, workdir)
     return 0
 
 
 def run() -> None:
-    from nasnet import cli  # noqa: PLC0415
-
-    cli.run(main, "search", positional=True)
+    cli.run(main, "search")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 #: Every binary of the project (the console scripts of pyproject.toml point at these).
-BINARIES = ("transfer/train.py", "model_zoo/zoo.py", "model_zoo/summarize.py",
+BINARIES = ("search_cifar/search.py", "transfer/train.py", "model_zoo/zoo.py", "model_zoo/summarize.py",
             "detection/train.py", "detection/evaluate.py", "detection/export.py",
             "detection/data.py", "detection/draw.py")
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import time
+
+import psutil
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SEARCH = os.path.join(ROOT, "search_cifar", "search.py")
@@ -53,3 +57,68 @@ def records(workdir: str) -> dict[int, dict]:
                 data = json.load(f)
             out[data["id"]] = data
     return out
+
+
+#: Lines a healthy run must not print: error-level log lines (``E1130 12:00:00...`` from
+#: absl/glog, ``2026-11-30 12:00:00.123: E external/...`` from TensorFlow's logger, Ray's
+#: ``[2026-11-30 12:00:00,123 E 123 456]``, Python's ``ERROR``), also when a Ray worker's
+#: line is forwarded with its ``(task pid=123)`` prefix, and CUDA start-up failures.
+ERROR_LINE = re.compile(r"(^|\) )(E\d{4}|\S+ \S+: E )|\[[^]]* E \d+ \d+\]|\bERROR\b|cuInit")
+
+
+def error_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if ERROR_LINE.search(line)]
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    """The live descendants of ``pid`` (the search's guard, Ray's daemons and workers)."""
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def alive(processes) -> list[psutil.Process]:
+    out = []
+    for process in processes:
+        try:
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                out.append(process)
+        except psutil.Error:
+            pass
+    return out
+
+
+def wait_gone(processes, timeout: float) -> list[psutil.Process]:
+    """Waits up to ``timeout`` seconds for ``processes`` to end; returns those still alive."""
+    deadline = time.monotonic() + timeout
+    left = alive(processes)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.5)
+        left = alive(left)
+    return left
+
+
+def kill(processes) -> None:
+    """SIGKILLs what a failed test would otherwise leave behind."""
+    for process in alive(processes):
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
+
+
+def listening_sockets(processes) -> list[tuple[int, str, int]]:
+    """(pid, ip, port) of every listening TCP socket of ``processes``."""
+    out = []
+    for process in processes:
+        try:
+            connections = process.net_connections(kind="inet")
+        except psutil.Error:
+            continue
+        out += [(process.pid, c.laddr.ip, c.laddr.port) for c in connections
+                if c.status == psutil.CONN_LISTEN]
+    return out
+
+
+LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")

@@ -51,3 +51,20 @@ class FakeEvaluator:
 
 def fake_factory(**kwargs):
     return FakeEvaluator(**kwargs)
+
+
+#: Environment variables that ``EnvProbe`` records (the trial's device settings).
+PROBED_ENV = ("CUDA_VISIBLE_DEVICES", "TF_ENABLED_DEVICE_TYPES", "TF_FORCE_GPU_ALLOW_GROWTH")
+
+
+@dataclasses.dataclass
+class EnvProbe:
+    """Records the process and device settings a trial runs with (no TensorFlow)."""
+
+    sleep: float = 0.0
+
+    def evaluate(self, point, report=None):
+        if self.sleep:
+            time.sleep(self.sleep)
+        return Result(0.5, {"probe_pid": os.getpid(),
+                            "env": {k: os.environ.get(k) for k in PROBED_ENV}})

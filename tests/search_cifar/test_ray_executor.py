@@ -1,4 +1,6 @@
-"""ray_executor: trials as Ray tasks: crashes, exceptions and bad results are failed records."""
+"""ray_executor: trials as Ray tasks: crashes, exceptions and bad results are failed records;
+the local Ray listens on loopback only and is gone after close; each GPU trial gets its own
+GPU (Ray's logical GPUs, so this runs without one) in a worker process of its own."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import functools
 import os
 import sys
 
+import psutil
 import pytest
 
 from search_cifar import evaluator, scheduler, strategies
@@ -14,6 +17,7 @@ from search_cifar.space import NasnetCellSpace
 from search_cifar.trial_store import TrialStore
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import binary_helpers  # noqa: E402
 import evaluator_helpers  # noqa: E402
 
 SMALL_OPS = ("sep_conv_3x3", "max_pool_3x3", "identity")
@@ -37,11 +41,23 @@ def test_on_ray_crashes_exceptions_and_bad_results_are_failed_records(tmp_path,
     executor = RayExecutor(num_workers=2)
     try:
         assert executor.capacity == 2
-        assert executor.describe() == "local Ray: 2 concurrent trial(s) of 1 CPU each"
+        assert executor.describe() == "local Ray on 127.0.0.1: 2 concurrent trial(s) of 1 CPU each"
         result = scheduler.run(strategies.make("random", space, seed=0), fake, budget=14,
                                executor=executor, store=TrialStore(str(tmp_path)))
+        # A CPU trial: no GPU, and TensorFlow limited to the CPU.
+        executor.submit(99, evaluator_helpers.EnvProbe(), (0,))
+        _, probe, _ = executor.wait()
+        ray_processes = psutil.Process().children(recursive=True)
+        listening = binary_helpers.listening_sockets([psutil.Process(), *ray_processes])
     finally:
         executor.close()
+    assert probe.metrics["env"]["TF_ENABLED_DEVICE_TYPES"] == "CPU"
+    assert probe.metrics["gpu_ids"] == [] and probe.metrics["env"]["TF_FORCE_GPU_ALLOW_GROWTH"] is None
+    # The local Ray (its daemons, agents, workers and this driver) listens on loopback only,
+    # and nothing of it is left after close.
+    assert len(ray_processes) >= 4 and listening
+    assert all(ip in binary_helpers.LOOPBACK for _, ip, _ in listening), listening
+    assert not binary_helpers.wait_gone(ray_processes, timeout=30)
     assert result.num_evaluated == 14
     errors = [t.error for t in result.trials if t.status == "failed"]
     assert any("WorkerCrashedError" in e for e in errors), errors
@@ -52,6 +68,37 @@ def test_on_ray_crashes_exceptions_and_bad_results_are_failed_records(tmp_path,
     assert ok and all(t.metrics[NODE_ID] and t.metrics[HOSTNAME] for t in ok)
     assert all(t.metrics[CPU_SECONDS] >= 0 and t.duration > 0 for t in ok)
     assert len({t.metrics[PID] for t in ok}) >= 2  # two workers, asynchronously
+
+
+def test_gpu_trials_each_get_their_own_gpu_in_a_fresh_worker_with_memory_growth(
+        ray_pickles_helpers, monkeypatch):
+    # As in the search binary, the driver has hidden its GPUs from TensorFlow: the Ray
+    # processes inherit that, and GPU trials must not.
+    monkeypatch.setenv("TF_ENABLED_DEVICE_TYPES", "CPU")
+    # Two of Ray's logical GPUs, one per trial, two trials at a time.
+    executor = RayExecutor(num_workers=2, cpus_per_trial=0.5, gpus_per_trial=1, num_gpus=2)
+    try:
+        assert executor.capacity == 2
+        assert executor.describe() == ("local Ray on 127.0.0.1: 2 concurrent trial(s) of "
+                                       "0.5 CPU and 1 GPU each")
+        probe = evaluator_helpers.EnvProbe(sleep=0.3)
+        for trial_id in range(6):
+            executor.submit(trial_id, probe, (trial_id,))
+        results = [executor.wait()[1] for _ in range(6)]
+    finally:
+        executor.close()
+    assert all(r.ok for r in results), [r.error for r in results]
+    for r in results:
+        m = r.metrics
+        assert len(m["gpu_ids"]) == 1 and m["gpu_ids"][0] in ("0", "1")
+        # Ray's CUDA_VISIBLE_DEVICES is the trial's own GPU, as TensorFlow reads it.
+        assert m["cuda_visible_devices"] == m["env"]["CUDA_VISIBLE_DEVICES"] == m["gpu_ids"][0]
+        assert m["env"]["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
+        assert m["env"]["TF_ENABLED_DEVICE_TYPES"] == ""  # every device type
+        assert m[PID] == m["probe_pid"]
+    # No worker process served two GPU trials.
+    assert len({r.metrics[PID] for r in results}) == 6
+    assert {r.metrics["gpu_ids"][0] for r in results} == {"0", "1"}
 
 
 def test_metrics_become_json_values():
@@ -70,7 +117,9 @@ def test_ray_executor_argument_errors():
         RayExecutor(num_workers=1, gpus_per_trial=-1)
     with pytest.raises(ValueError, match="both 0"):
         RayExecutor(num_workers=1, cpus_per_trial=0)
+    with pytest.raises(ValueError, match="num_gpus=2 sets a local Ray's GPUs"):
+        RayExecutor(address="auto", num_workers=1, num_gpus=2)
     with pytest.raises(ValueError, match="no trial can run"):
-        RayExecutor(num_workers=1, gpus_per_trial=1)  # this machine has no GPU
+        RayExecutor(num_workers=1, gpus_per_trial=1, num_gpus=0)
     import ray
     assert not ray.is_initialized()

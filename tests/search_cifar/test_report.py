@@ -132,6 +132,13 @@ def test_reporter_prints_writes_best_json_and_tensorboard(tmp_path):
     assert "controller/nan" not in scalars
 
 
+def test_a_reporter_that_records_nothing_leaves_no_event_file(tmp_path):
+    # A run that stops before its first trial (interrupted, or failed) adds no empty file.
+    reporter = report.Reporter(str(tmp_path), budget=5, stream=io.StringIO())
+    reporter.close()
+    assert not glob.glob(str(tmp_path / "tensorboard" / "*"))
+
+
 def test_strategy_without_diagnostics_logs_no_controller_scalars():
     assert report.strategy_diagnostics(object()) == {}
     assert report.format_duration(59) == "59s" and report.format_duration(3725) == "1h02m"

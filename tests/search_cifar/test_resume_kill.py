@@ -4,6 +4,13 @@ Through the real binary (``search_cifar/search.py``) on local Ray workers, with
 the ``synthetic`` experiment (a table lookup with a sleep standing in for
 training, so the kill lands while trials are running) and, behind the slow
 marker, the ``quickstart`` experiment itself on a budget of 6 children.
+
+The same runs check the local Ray around the search: while it runs, every
+listening socket of the search's processes (the driver, the guard, Ray's
+daemons, agents and workers) is on loopback; after the SIGKILL none of those
+processes is left (within a bounded wait); the resumed run prints no
+error-level line. Ctrl-C (SIGINT) stops the search with exit 130 and one line,
+leaves no process and a state that resumes.
 """
 
 from __future__ import annotations
@@ -33,17 +40,32 @@ def test_sigkill_mid_search_then_resume_repeats_and_loses_nothing(tmp_path, expe
     workdir = str(tmp_path / "search")
     args = [*experiment, f"--workdir={workdir}", f"--budget={budget}", "--workers=2"]
     proc = binary_helpers.start(args)
+    seen = []  # every process of the search, as it ran
     try:
         deadline = time.monotonic() + 600
         while len(binary_helpers.records(workdir)) < kill_after:
             assert proc.poll() is None, proc.stdout.read()
             assert time.monotonic() < deadline, f"not {kill_after} trials in 600 s"
+            seen += binary_helpers.descendants(proc.pid)
             time.sleep(0.1)
+        processes = [binary_helpers.psutil.Process(proc.pid),
+                     *binary_helpers.descendants(proc.pid)]
+        listening = binary_helpers.listening_sockets(processes)
+        seen += processes[1:]
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
+        left = binary_helpers.wait_gone(seen, timeout=60)
     finally:
         binary_helpers.kill_group(proc)
+        binary_helpers.kill(seen)
     assert proc.returncode == -signal.SIGKILL
+    # The local Ray listened on loopback only (gcs_server, raylet, workers, the driver,
+    # the runtime-env agent) and did not outlive the search (its agents included).
+    print(f"{len(listening)} listening sockets: {listening}")
+    assert len(listening) >= 5 and all(ip in binary_helpers.LOOPBACK for _, ip, _ in listening), \
+        listening
+    assert len({p.pid for p in seen}) >= 5
+    assert not left, [(p.pid, p.name()) for p in left]
     before = binary_helpers.records(workdir)
     with open(os.path.join(workdir, "state.json")) as f:
         pending = json.load(f)["strategy"]["pending"]
@@ -53,6 +75,10 @@ def test_sigkill_mid_search_then_resume_repeats_and_loses_nothing(tmp_path, expe
     done = binary_helpers.run(args, timeout=900)
     assert done.returncode == 0, done.stdout
     assert "(resuming)" in done.stdout
+    # Quiet where nothing is wrong; the devices stated once, in the header.
+    assert not binary_helpers.error_lines(done.stdout), binary_helpers.error_lines(done.stdout)
+    assert done.stdout.count("devices: ") == 1
+    assert "devices: each trial on CPU (no GPU visible to it); the driver on CPU" in done.stdout
     after = binary_helpers.records(workdir)
     # Every record from before the kill is still there, unchanged.
     assert all(after[i] == r for i, r in before.items())
@@ -70,3 +96,36 @@ def test_sigkill_mid_search_then_resume_repeats_and_loses_nothing(tmp_path, expe
     with open(os.path.join(workdir, "state.json")) as f:
         assert json.load(f)["strategy"]["pending"] == []
     assert os.path.exists(os.path.join(workdir, "report", "best_genotype.json"))
+
+
+def test_ctrl_c_stops_the_search_with_one_line_and_leaves_a_state_that_resumes(tmp_path):
+    from search_cifar import experiments, scheduler
+    from search_cifar.trial_store import TrialStore
+
+    workdir = str(tmp_path / "search")
+    args = ["--experiment=synthetic", "--config_override=synthetic.seconds=1.0",
+            f"--workdir={workdir}", f"--budget={BUDGET}", "--workers=2"]
+    proc = binary_helpers.start(args)
+    seen = []
+    try:
+        deadline = time.monotonic() + 600
+        while len(binary_helpers.records(workdir)) < 2:
+            assert proc.poll() is None, proc.stdout.read()
+            assert time.monotonic() < deadline, "not 2 trials in 600 s"
+            seen += binary_helpers.descendants(proc.pid)
+            time.sleep(0.1)
+        seen += binary_helpers.descendants(proc.pid)
+        os.kill(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+        left = binary_helpers.wait_gone(seen, timeout=60)
+    finally:
+        binary_helpers.kill_group(proc)
+        binary_helpers.kill(seen)
+    assert proc.returncode == 130, out
+    assert out.rstrip().splitlines()[-1] == "search: interrupted; run the same command to resume"
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
+    assert not left, [(p.pid, p.name()) for p in left]
+    # What a resume reads is whole and consistent (records against the saved state).
+    config = experiments.load_workdir_config(workdir)
+    records, pending = scheduler.load_saved(config.build_strategy(), TrialStore(workdir))
+    assert len(records) >= 2 and all(p.id not in records for p in pending)

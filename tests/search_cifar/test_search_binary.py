@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import sys
 
 import pytest
 from absl import flags
 
+from nasnet import cli
 from search_cifar import experiments, search, strategies
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -19,11 +21,11 @@ FLAGS = flags.FLAGS
 
 
 def call(*args):
-    """``search.main`` in this process, as ``app.run`` would call it."""
+    """``search.main`` in this process, as ``search.run`` (``nasnet.cli.run``) calls it."""
     FLAGS.unparse_flags()
     argv = FLAGS(["search", *args])
     try:
-        return search.main(argv)
+        return cli.call(search.main, argv, "search")
     finally:
         FLAGS.unparse_flags()
 
@@ -148,3 +150,114 @@ def test_every_named_experiment_builds():
         assert config.name == name
         config.build_strategy()
         assert experiments.SearchConfig.from_dict(config.to_dict()) == config
+
+
+def _files(directory) -> dict[str, tuple[int, int]]:
+    """Every file under ``directory``: relative path -> (size, mtime in ns)."""
+    out = {}
+    for root, _, names in os.walk(directory):
+        for name in names:
+            path = os.path.join(root, name)
+            st = os.stat(path)
+            out[os.path.relpath(path, directory)] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+@pytest.fixture
+def finished_search(tmp_path):
+    """A finished 3-child synthetic search (in this process) and its flags."""
+    workdir = tmp_path / "w"
+    base = [f"--workdir={workdir}", "--experiment=synthetic", "--workers=0",
+            "--config_override=synthetic.seconds=0"]
+    assert call(*base, "--budget=3") == 0
+    return workdir, base
+
+
+def _truncate(path):
+    text = path.read_text()
+    path.write_text(text[:len(text) // 2])
+
+
+@pytest.mark.parametrize("damage,name,message", [
+    (lambda w: _truncate(w / "trials" / "000001.json"), "trials/000001.json",
+     "trial record"),
+    (lambda w: _truncate(w / "state.json"), "state.json",
+     "is not valid JSON"),
+    (lambda w: (w / "state.json").write_text("[" * 100_000 + "]" * 100_000), "state.json",
+     "nested too deeply"),
+    (lambda w: (w / "state.json").write_text(json.dumps(
+        {"format_version": 1, "strategy": {"strategy": "evolution"}})), "state.json",
+     "cannot resume the 'evolution' strategy from it"),
+    (lambda w: _truncate(w / "config.json"), "config.json",
+     "search config"),
+    (lambda w: (w / "config.json").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe"), "config.json",
+     "is not a text file"),
+    (lambda w: (w / "config.json").write_text("[1, 2]"), "config.json",
+     "not a search config: a JSON list, not an object"),
+], ids=["truncated-trial", "truncated-state", "deep-state", "foreign-state",
+        "truncated-config", "binary-config", "list-config"])
+def test_resuming_a_damaged_workdir_is_one_line_naming_the_file_and_writes_nothing(
+        finished_search, capsys, damage, name, message):
+    workdir, base = finished_search
+    damage(workdir)
+    before = _files(workdir)
+    assert call(*base, "--budget=5") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("search: error: "), err
+    assert str(workdir / name) in err and message in err, err
+    assert _files(workdir) == before  # not even an empty TensorBoard event file
+
+
+@pytest.mark.parametrize("damage,name,message", [
+    (lambda w: _truncate(w / "trials" / "000002.json"), "trials/000002.json",
+     "is not valid JSON"),
+    (lambda w: _truncate(w / "config.json"), "config.json", "search config"),
+    (lambda w: (w / "config.json").write_text(json.dumps({"budget": "many"})), "config.json",
+     "not a valid search config: config field 'budget' must be an integer, got \"many\""),
+], ids=["truncated-trial", "truncated-config", "bad-config-value"])
+def test_report_only_on_a_damaged_workdir_is_one_line_naming_the_file(
+        finished_search, capsys, damage, name, message):
+    workdir, _ = finished_search
+    damage(workdir)
+    before = _files(workdir)
+    assert call(f"--workdir={workdir}", "--report_only") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(workdir / name) in err and message in err, err
+    assert _files(workdir) == before
+
+
+def test_a_workdir_that_cannot_be_written_is_one_line_and_writes_nothing(tmp_path, capsys):
+    a_file = tmp_path / "file"
+    a_file.write_text("not a directory")
+    for workdir, message in [
+            (a_file, "exists and is not a directory"),
+            (a_file / "sub", f"cannot be made: {str(a_file)!r} is not a directory"),
+            ("/proc/nasnet-search-test", "cannot be written (/proc: ")]:
+        assert call(f"--workdir={workdir}", "--experiment=synthetic", "--workers=0") == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"workdir {str(workdir)!r}" in err and message in err, err
+    assert a_file.read_text() == "not a directory"
+    assert sorted(os.listdir(tmp_path)) == ["file"]
+    assert not os.path.exists("/proc/nasnet-search-test")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through permission bits")
+def test_a_workdir_in_a_read_only_directory_is_one_line(tmp_path, capsys):
+    parent = tmp_path / "ro"
+    parent.mkdir()
+    parent.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        assert call(f"--workdir={parent / 'w'}", "--experiment=synthetic", "--workers=0") == 2
+        assert "cannot be written" in capsys.readouterr().err
+        assert os.listdir(parent) == []
+    finally:
+        parent.chmod(stat.S_IRWXU)
+
+
+def test_a_ray_that_cannot_run_a_trial_is_one_line_and_writes_nothing(tmp_path, capsys):
+    workdir = tmp_path / "w"
+    assert call(f"--workdir={workdir}", "--experiment=synthetic", "--workers=1",
+                "--gpus_per_trial=64") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "so no trial can run" in err, err
+    assert not workdir.exists()
