@@ -534,10 +534,11 @@ def run_experiment(config: SearchConfig, workdir: str, stream: TextIO | None = N
     executor = make_executor(config) if own_executor else executor
     reporter = None
     try:
-        store = TrialStore(workdir)
-        store.create()
+        # config.json before trials/: a kill between the two leaves a workdir that resumes.
         if not resumed:
             io_utils.atomic_write_json(os.path.join(workdir, CONFIG_JSON), config.to_dict())
+        store = TrialStore(workdir)
+        store.create()
         reporter = report.Reporter(workdir, config.budget, strategy, top_k=config.top_k,
                                    stream=stream, tensorboard=config.tensorboard)
         print(f"search {config.name!r}: {config.strategy} on {config.budget} children, "

@@ -102,6 +102,14 @@ def build_config():
 
 
 def main(argv: list[str]) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        raise cli.Interrupted("interrupted; run the same command to continue from the latest "
+                              "checkpoint") from None
+
+
+def _main(argv: list[str]) -> int:
     del argv  # no positional arguments (cli.run refuses them)
     if FLAGS.num_cpu_devices:
         from transfer import distribute
