@@ -112,6 +112,9 @@ class Strategy(abc.ABC):
     """Base class: proposal bookkeeping shared by all strategies."""
 
     name: ClassVar[str] = ""
+    #: Keys of the algorithm state whose values are booleans; a boolean anywhere else in
+    #: a saved state is refused (JSON's ``true`` is not the integer 1).
+    boolean_state_keys: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, space: SpaceLike, seed: int = 0):
         if not hasattr(space, "num_choices") or not hasattr(space, "signature"):
@@ -201,7 +204,7 @@ class Strategy(abc.ABC):
         if state["strategy"] != self.name:
             raise ValueError(
                 f"state belongs to strategy {state['strategy']!r}, not {self.name!r}")
-        if state.get("space") != self.space.signature():
+        if _canonical_json(state.get("space")) != _canonical_json(self.space.signature()):
             raise ValueError(
                 f"state was saved for space {state.get('space')!r}, not "
                 f"{self.space.signature()!r}")
@@ -215,13 +218,17 @@ class Strategy(abc.ABC):
         if not isinstance(state["pending"], list):
             raise ValueError(f"strategy state 'pending' must be a list, got "
                              f"{repr(state['pending'])[:80]}")
-        if _json_value(state["options"]) != _json_value(self._options()):
+        if _canonical_json(state["options"]) != _canonical_json(self._options()):
             raise ValueError(
                 f"state was saved with {self.name!r} options {state['options']!r}, "
                 f"not {self._options()!r}")
         pending = {p.id: p for p in map(Proposal.from_dict, state["pending"])}
         if not isinstance(state["algorithm"], dict):
             raise ValueError(f"strategy state 'algorithm' must be a dict, got {state['algorithm']!r}")
+        misplaced = _boolean_paths(state["algorithm"], self.boolean_state_keys)
+        if misplaced:
+            raise ValueError(f"{self.name!r} algorithm state has true/false where a number or "
+                             f"list belongs, at {misplaced[:5]}")
         old_seed = self.seed
         # The saved run's seed: generators derived from it (new_rng(seed, ...)) must match.
         self.seed = int(state["seed"])
@@ -238,6 +245,18 @@ class Strategy(abc.ABC):
         self._pending = pending
 
 
-def _json_value(value: Any) -> Any:
-    """``value`` as it reads back from JSON (tuples become lists, ...)."""
-    return json.loads(json.dumps(value))
+def _canonical_json(value: Any) -> str:
+    """``value`` as canonical JSON text: ``true`` and ``1`` differ here, unlike ``==``."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _boolean_paths(value: Any, allowed: frozenset[str], path: str = "") -> list[str]:
+    """Paths in ``value`` holding a boolean, except under a key named in ``allowed``."""
+    if isinstance(value, bool):
+        return [path or "."]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() if k not in allowed
+                for p in _boolean_paths(v, allowed, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _boolean_paths(v, allowed, f"{path}[{i}]")]
+    return []

@@ -139,6 +139,7 @@ class ProgressiveSearch(base.Strategy):
     """
 
     name = "progressive"
+    boolean_state_keys = frozenset({"stage_started"})
 
     def __init__(self, space: base.SpaceLike, seed: int = 0, beam_size: int = 8,
                  num_initial: int | None = None, max_candidates: int = 1000,

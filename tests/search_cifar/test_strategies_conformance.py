@@ -167,6 +167,47 @@ def test_bad_input_is_rejected(name, space_name):
         make(name, space, seed=0).set_state(broken)
 
 
+def _number_paths(value, path=()):
+    """Paths (key / index tuples) of the numbers (not booleans) inside ``value``."""
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, (int, float)):
+        return [path]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _number_paths(v, path + (k,))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _number_paths(v, path + (i,))]
+    return []
+
+
+@pytest.mark.parametrize("name, space_name", CASES)
+def test_a_saved_state_with_true_for_a_number_is_refused(name, space_name):
+    # JSON's true is not the number 1 (Python's True == 1 would let it through).
+    space = SPACES[space_name]()
+    s = make(name, space, seed=0)
+    drive(s, 12)
+    state = json.loads(json.dumps(s.get_state()))
+    paths = _number_paths(state["algorithm"])
+    assert paths, "every strategy keeps some numbers in its state"
+    for path in paths[:: max(1, len(paths) // 5)]:
+        broken = json.loads(json.dumps(state))
+        parent = broken["algorithm"]
+        for key in path[:-1]:
+            parent = parent[key]
+        parent[path[-1]] = True
+        with pytest.raises(ValueError, match="true/false where a number"):
+            make(name, space, seed=0).set_state(broken)
+    for key in ("seed", "next_id"):
+        with pytest.raises(ValueError, match=key):
+            make(name, space, seed=0).set_state({**state, key: True})
+    numeric_options = [k for k, v in state["options"].items()
+                       if isinstance(v, (int, float)) and not isinstance(v, bool) and v == 1]
+    for key in numeric_options:
+        with pytest.raises(ValueError, match="options"):
+            make(name, space, seed=0).set_state(
+                {**state, "options": {**state["options"], key: True}})
+
+
 def test_unknown_strategy_name():
     with pytest.raises(ValueError, match="unknown strategy 'nope'"):
         strategies.make("nope", CategoricalSpace((2,)))
