@@ -326,7 +326,7 @@ def test_version_1_files_load_and_their_fingerprint_is_checked_by_the_version_1_
 
 
 def test_a_version_1_file_of_the_repository_still_loads():
-    path = pathlib.Path(__file__).parents[1] / "transfer" / "testdata" / "tiny_genotype.json"
+    path = pathlib.Path(__file__).parent / "testdata" / "genotype_v1.json"  # written by version 1
     assert json.loads(path.read_text())["format_version"] == 1
     genotype = Genotype.load(str(path))
     assert genotype.legacy_fingerprint_v1() == json.loads(path.read_text())["fingerprint"]
