@@ -57,8 +57,8 @@ def test_evaluate_bad_input_exits_2_without_metrics(tmp_path):
 
 
 def _one_line_error(proc, *parts):
-    """Exit 2, one ``error:`` line containing ``parts``, no traceback."""
-    lines = [line for line in proc.stderr.strip().splitlines() if line.startswith("error:")]
+    """Exit 2, one ``<binary>: error:`` line containing ``parts``, no traceback."""
+    lines = [line for line in proc.stderr.strip().splitlines() if ": error: " in line]
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr and len(lines) == 1, proc.stderr
     for part in parts:

@@ -121,7 +121,8 @@ def test_a_search_config_with_true_for_a_number_is_refused(tmp_path, path):
     helpers.write_bytes(str(tmp_path / "config.json"), helpers.dump(valid))
     assert experiments.load_workdir_config(str(tmp_path)) == experiments.get("quickstart")
     helpers.write_bytes(str(tmp_path / "config.json"), helpers.dump(_with_true(valid, path)))
-    with pytest.raises(ValueError, match=rf"^config field '{'.'.join(path)}' must be an? "
+    with pytest.raises(ValueError, match=rf"config.json: not a valid search config: config "
+                                         rf"field '{'.'.join(path)}' must be an? "
                                          rf"(integer|number)"):
         experiments.load_workdir_config(str(tmp_path))
 

@@ -93,7 +93,7 @@ def test_offline_path_export_verify_classify(resumed_run, tmp_path):
     not_an_image.write_text("meeting notes, not a picture")
     refused = train_helpers.run_module("model_zoo.zoo", ["classify", "digits_test_cell",
                                                          str(not_an_image), f"--zoo_dir={zoo_dir}"])
-    assert refused.returncode == 1
+    assert refused.returncode == 2  # bad input (nasnet.cli)
     assert f"zoo: error: {str(not_an_image)!r} is not a decodable image" in refused.stderr
     assert "Graph execution error" not in refused.stderr and "Traceback" not in refused.stderr
 
