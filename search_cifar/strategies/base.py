@@ -16,6 +16,15 @@ Contract:
       or another space, or one saved with other options (``_options``).
     * ``ask()`` checks each proposal with ``space.validate`` where the space
       has it.
+    * ``sample(n)`` returns ``n`` full-length points drawn from the strategy's
+      current policy WITHOUT creating proposals: nothing becomes pending and
+      nothing is told. A weight-sharing search trains its shared weights on
+      them (``search_cifar/weight_sharing``). The default, for strategies
+      without a policy of their own, is uniform draws from the space (the
+      single-path one-shot training of Guo et al. 2020); ``rl`` samples its
+      controller, ``evolution`` its living population. Draws come from a
+      generator derived from ``(seed, call number)``, so ``sample`` never
+      changes what ``ask`` proposes next, and the call count is in the state.
 
 Helpers for implementations: ``new_rng(seed, *stream)`` (numpy
 ``Generator(PCG64)``), ``rng_state`` / ``restore_rng`` (its JSON-serialisable
@@ -65,6 +74,9 @@ class Proposal:
             raise ValueError(f"not a proposal: {data!r} ({e})") from None
 
 
+#: The sub-stream of ``new_rng(seed, SAMPLE_STREAM, call)`` that ``Strategy.sample`` draws from.
+SAMPLE_STREAM = 0x5A3D1E
+
 # -- helpers for strategies -----------------------------------------------------
 def new_rng(seed: int, *stream: int) -> np.random.Generator:
     """A numpy ``Generator(PCG64)`` for ``seed`` (and an optional sub-stream).
@@ -109,6 +121,7 @@ class Strategy(abc.ABC):
         self.seed = int(seed)
         self._next_id = 0
         self._pending: dict[int, Proposal] = {}
+        self._num_sampled = 0  # sample() calls so far
 
     # -- to implement -----------------------------------------------------
     @abc.abstractmethod
@@ -126,6 +139,10 @@ class Strategy(abc.ABC):
     @abc.abstractmethod
     def _set_algorithm_state(self, state: dict[str, Any]) -> None:
         """Restores what ``_get_algorithm_state`` returned."""
+
+    def _sample(self, rng: np.random.Generator, num: int) -> list[tuple[int, ...]]:
+        """``num`` full-length points of the current policy (default: uniform), from ``rng``."""
+        return [random_choices(rng, self.space.num_choices) for _ in range(num)]
 
     def _options(self) -> dict[str, Any]:
         """The constructor options that shape the algorithm (JSON values).
@@ -145,6 +162,23 @@ class Strategy(abc.ABC):
         self._next_id += 1
         self._pending[proposal.id] = proposal
         return proposal
+
+    def sample(self, num: int) -> list[tuple[int, ...]]:
+        """``num`` points of the current policy, no proposals created (see the module docstring)."""
+        if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 1:
+            raise ValueError(f"sample needs a number of points >= 1, got {num!r}")
+        rng = new_rng(self.seed, SAMPLE_STREAM, self._num_sampled)
+        points = [tuple(int(c) for c in p) for p in self._sample(rng, int(num))]
+        validate = getattr(self.space, "validate", None)
+        for point in points:
+            if len(point) != len(self.space.num_choices):
+                raise ValueError(  # A strategy bug, not a user error, if this raises.
+                    f"{self.name!r} sampled {len(point)} choices, not the space's "
+                    f"{len(self.space.num_choices)}")
+            if validate is not None:
+                validate(point)
+        self._num_sampled += 1
+        return points
 
     def tell(self, proposal: Proposal, reward: float | None) -> None:
         known = self._pending.get(proposal.id)
@@ -171,7 +205,7 @@ class Strategy(abc.ABC):
     def get_state(self) -> dict[str, Any]:
         return {"strategy": self.name, "space": self.space.signature(),
                 "options": self._options(), "seed": self.seed,
-                "next_id": self._next_id,
+                "next_id": self._next_id, "num_sampled": self._num_sampled,
                 "pending": [p.to_dict() for p in self._pending.values()],
                 "algorithm": self._get_algorithm_state()}
 
@@ -209,6 +243,7 @@ class Strategy(abc.ABC):
             self.seed = old_seed
             raise
         self._next_id = int(state["next_id"])
+        self._num_sampled = int(state.get("num_sampled", 0))  # absent in older states
         self._pending = pending
 
 
