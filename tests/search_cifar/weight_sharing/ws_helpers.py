@@ -109,7 +109,6 @@ def _main(argv: list[str]) -> None:
     with open(config_path) as f:
         config = config_lib.WeightSharingConfig.from_dict(json.load(f))
     summary = run_weight_sharing(config, workdir)
-    summary.pop("history", None)
     print("SUMMARY " + json.dumps(summary, default=str), flush=True)
 
 
