@@ -219,3 +219,30 @@ def test_foreign_or_broken_checkpoint_indexes(tmp_path):
     (tmp_path / "index.json").write_text(json.dumps({"format_version": 99}))
     with pytest.raises(ValueError, match="is not a version-1 weight-sharing checkpoint index"):
         ckpt.read_index()
+
+
+@pytest.mark.parametrize("strategy, options, controller_steps", [
+    # Random search with weight sharing (Li & Talwalkar 2019): no controller phase at all.
+    ("random", {}, 0),
+    ("evolution", {"population_size": 4, "tournament_size": 2}, 2),
+])
+def test_random_and_evolution_search_the_same_supernet(tmp_path, strategy, options,
+                                                       controller_steps):
+    config = ws_helpers.tiny_config(**{
+        "training.epochs": 1, "controller.strategy": strategy,
+        "controller.strategy_options": options, "controller.steps_per_epoch": controller_steps})
+    workdir = str(tmp_path / strategy)
+    summary = run_weight_sharing(config, workdir, stream=None)
+    assert summary["finished"] and summary["controller_steps"] == controller_steps
+    [epoch] = summary["history"]
+    assert np.isfinite(epoch["loss"])
+    assert (epoch["reward_mean"] is None) == (controller_steps == 0)
+    state = ws_helpers.index(workdir)["strategy"]
+    assert state["strategy"] == strategy and state["next_id"] == controller_steps * 3
+    with open(os.path.join(workdir, loop.DERIVE_JSON)) as f:
+        derived = json.load(f)["candidates"]
+    if strategy == "evolution":
+        # Its policy is its population: the supernet trained on it and derives from it.
+        population = {tuple(c) for c, _ in state["algorithm"]["population"]}
+        assert len(population) <= 4 and {tuple(c["choices"]) for c in derived} <= population
+    assert Genotype.load(os.path.join(workdir, "report", "best_genotype.json"))

@@ -13,6 +13,7 @@ from nasnet.layers import LayerConfig
 from search_cifar.space import NasnetCellSpace
 from search_cifar.weight_sharing import architecture as arch_lib
 from search_cifar.weight_sharing.config import SharedTrainingConfig, SupernetConfig
+from search_cifar.weight_sharing.evaluator import SupernetEvaluator
 from search_cifar.weight_sharing.supernet import Supernet
 from search_cifar.weight_sharing.supernet_cell import SupernetCell
 from search_cifar.weight_sharing.training import SupernetTrainer
@@ -148,6 +149,27 @@ def test_only_the_chosen_candidates_learn(trained):
         # Parts every architecture uses always learn.
         for v in model.stem_conv.trainable_variables + model.logits_layer.trainable_variables:
             assert not np.array_equal(before[v.ref()], after[v.ref()])
+
+
+def test_the_evaluator_scores_points_and_genotypes_on_validation_batches(trained):
+    model, trainer, _, _ = trained
+    evaluator = SupernetEvaluator(trainer, TINY_SPACE)
+    with pytest.raises(ValueError, match="needs batches: call use_batches first"):
+        evaluator.evaluate((0, 0, 1, 2) * 4)
+    images = np.random.default_rng(2).normal(size=[20, 8, 8, 3]).astype(np.float32)
+    labels = np.random.default_rng(3).integers(0, 10, 20)
+    data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8)
+    point = (1, 1, 0, 0, 0, 2, 1, 1, 2, 0, 0, 1, 2, 2, 1, 0)
+    whole = evaluator.score(point, data)
+    assert whole.metrics["examples"] == 20 and whole.error is None
+    evaluator.use_batches(data)
+    parts = [evaluator.evaluate(point) for _ in range(3)]
+    assert [p.metrics["examples"] for p in parts] == [8, 8, 4]
+    assert sum(p.metrics["correct"] for p in parts) == whole.metrics["correct"]
+    assert evaluator.score(TINY_SPACE.decode(point), data) == whole
+    with pytest.raises(ValueError, match="was given an empty dataset"):
+        evaluator.score(point, data.take(0))
+    assert trainer.eval_step.experimental_get_tracing_count() == 1
 
 
 def test_the_supernet_outputs_and_its_aux_head():
