@@ -24,9 +24,8 @@ the decoded cell, with the same layers (``nasnet/ops.py``'s ``make_op``,
    has one op). Branches other than identity are drop-pathed as in NasCell
    (ScheduledDropPath, ``nasnet.layers``), with uniforms from a given
    ``tf.random.Generator`` so that a resumed run draws the same masks.
-3. Strides in a reduction cell (our choice, documented in the README of the
-   issue): exactly NasCell's, so the supernet trains the reduction cell that
-   will be derived. A branch reading state 0 or 1 (at H x W) runs a stride-2
+3. Strides in a reduction cell (our choice): exactly NasCell's, so the
+   supernet trains the reduction cell that will be derived. A branch reading state 0 or 1 (at H x W) runs a stride-2
    candidate, a branch reading a block output (already at H/2 x W/2) a
    stride-1 one; a reduction cell's branch therefore holds two candidate
    sets (stride 2 for blocks' reads of the cell inputs, stride 1 for reads of

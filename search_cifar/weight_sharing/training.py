@@ -81,7 +81,8 @@ class SupernetTrainer:
         return int(self.optimizer.iterations.numpy())
 
     def learning_rate(self) -> float:
-        return float(self.schedule(self.optimizer.iterations))
+        """The rate of the last step taken (of the first step before any)."""
+        return float(self.schedule(tf.maximum(self.optimizer.iterations - 1, 0)))
 
     # -- traced ------------------------------------------------------------------
     def _train_step(self, iterator, architecture):

@@ -19,6 +19,7 @@ import ws_helpers  # noqa: E402
 def test_the_search_trains_on_two_mirrored_logical_devices(tmp_path):
     config = json.loads(json.dumps(ws_helpers.TINY))
     config["distribute_strategy"] = "mirrored"
+    config["deterministic"] = True      # tf.config.experimental.enable_op_determinism
     config["training"]["epochs"] = 1
     config["controller"]["steps_per_epoch"] = 1
     workdir = str(tmp_path / "mirrored")
