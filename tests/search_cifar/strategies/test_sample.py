@@ -118,3 +118,28 @@ def test_evolution_samples_its_population_once_it_has_one():
     run(s, 10, None)
     members = {choices for choices, _ in s.population}
     assert set(s.sample(50)) <= members
+
+
+def test_a_strategy_that_samples_partial_points_is_caught():
+    from search_cifar.strategies import base
+
+    class Truncating(base.Strategy):
+        name = "truncating"
+
+        def _propose(self):
+            return (0,) * len(self.space.num_choices)
+
+        def _sample(self, rng, num):
+            return [(0,)] * num
+
+        def _observe(self, proposal, reward):
+            pass
+
+        def _get_algorithm_state(self):
+            return {}
+
+        def _set_algorithm_state(self, state):
+            pass
+
+    with pytest.raises(ValueError, match="'truncating' sampled 1 choices, not the space's 5"):
+        Truncating(SPACES["categorical"]()).sample(2)
