@@ -52,7 +52,7 @@ quickstart: setup
 	$(BAZEL) run $(BAZEL_FLAGS) //search_cifar:search -- --experiment=quickstart --workdir=$(CURDIR)/out/quickstart
 
 summarize: setup
-	$(BAZEL) run $(BAZEL_FLAGS) //tools:summarize -- --output_dir=$(CURDIR)/out/summary
+	$(BAZEL) run $(BAZEL_FLAGS) //model_zoo:summarize -- --output_dir=$(CURDIR)/out/summary
 
 bazel-build: setup
 	$(BAZEL) build $(BAZEL_FLAGS) //...

@@ -1,7 +1,7 @@
 """Child-training speed: images/second, tracing time and time per trial, per preset.
 
 For each preset, one child (NASNet-A by default) is trained in this process
-through ``search_cifar.child.ChildEvaluator``, the same code a search runs:
+through ``search_cifar.child_evaluator.ChildEvaluator``, the same code a search runs:
 
 * ``measure_in_process(config, genotype, steps, validation_steps)`` trains two
   short epochs of ``steps`` steps (``steps_per_epoch`` set, the training set
@@ -19,8 +19,8 @@ through ``search_cifar.child.ChildEvaluator``, the same code a search runs:
 CIFAR presets run on CIFAR-shaped random data (``tfds.testing.mock_data``:
 32x32x3 uint8 images, 10 classes, the real tfds input pipeline), with the
 full-trial extrapolation for the real split sizes (45,000 train / 5,000
-validation). The Ray-overhead measurement (issue 4, other half) can call
-``measure_in_process`` and ``measure_full_trial`` for the in-process baseline.
+validation). ``benchmarks/ray_overhead.py`` calls ``measure_full_trial`` for
+its in-process baseline.
 
     .venv/bin/python benchmarks/child_training.py                     # nasnet_search + tiny
     .venv/bin/python benchmarks/child_training.py --presets=small --steps=30
@@ -44,8 +44,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from nasnet import known_genotypes  # noqa: E402
 from nasnet.genotype import Genotype  # noqa: E402
-from search_cifar import child  # noqa: E402
-from search_cifar.child import ChildConfig, ChildEvaluator  # noqa: E402
+from search_cifar import child_config as child  # noqa: E402
+from search_cifar.child_config import ChildConfig  # noqa: E402
+from search_cifar.child_evaluator import ChildEvaluator  # noqa: E402
 
 #: CIFAR-10's training split (50,000) less the 5,000 validation images.
 CIFAR_TRAIN, CIFAR_VALIDATION = 45_000, 5_000
@@ -222,7 +223,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
             row = measure_in_process(config, genotype, args.steps, args.validation_steps)
         data = config.data.dataset + ("" if config.data.is_digits else " (random)")
         row.update(preset=name, data=f"{data} {config.data.image_size}px",
-                   size=f"N={config.num_cells_per_stack} F={config.num_conv_filters}")
+                   size=f"N={config.network.backbone.num_cells_per_stack} "
+                        f"F={config.network.backbone.num_conv_filters}")
         rows.append(row)
         print(f"{name}: {json.dumps(row, default=str)}", file=sys.stderr, flush=True)
     print_table(rows)

@@ -6,15 +6,15 @@ Three measurements, printed as one table (wall-clock seconds):
    (``ChildEvaluator`` built and one child trained in this process), twice: the
    first trial pays TensorFlow's start-up, the second is warm.
 2. The same child on Ray, as the search runs it: an embedded local Ray
-   (``runner.RayExecutor``, one worker with ``--cpus_per_trial`` CPUs, so the
-   worker's TensorFlow gets as many threads as this process has cores) and
-   ``runner.EvaluatorTrial``, ``--trials`` times in a row. Reported: Ray's
-   start-up (``ray.init``), each trial's wall time from submit to result, the
-   time the worker itself spent (``execute``'s duration: building the
+   (``ray_executor.RayExecutor``, one worker with ``--cpus_per_trial`` CPUs,
+   so the worker's TensorFlow gets as many threads as this process has cores)
+   and ``evaluator.CachedEvaluator``, ``--trials`` times in a row. Reported:
+   Ray's start-up (``ray.init``), each trial's wall time from submit to result,
+   the time the worker itself spent (``run_on_worker``'s duration: building the
    evaluator on the first trial, then training) and the difference, the
    per-trial overhead of Ray (scheduling, pickling, the object store, and on
    the first trial the worker process and its imports).
-3. The scheduler alone: ``runner.run`` with a zero-second synthetic evaluator
+3. The driver alone: ``scheduler.run`` with a zero-second synthetic evaluator
    (no training), ``--schedule_trials`` trials with the in-process executor and
    with 2 Ray workers, persisting records and state to a temporary directory:
    milliseconds per trial of bookkeeping, the floor of any search's overhead.
@@ -44,8 +44,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks import child_training  # noqa: E402
 from nasnet import known_genotypes  # noqa: E402
-from search_cifar import child, runner, strategies, synthetic  # noqa: E402
+from search_cifar import child_config as child  # noqa: E402
+from search_cifar import scheduler, strategies, synthetic  # noqa: E402
+from search_cifar.child_evaluator import ChildEvaluator  # noqa: E402
+from search_cifar.evaluator import CachedEvaluator  # noqa: E402
+from search_cifar.executors import InProcessExecutor  # noqa: E402
 from search_cifar.experiments import QUICKSTART  # noqa: E402
+from search_cifar.ray_executor import RayExecutor  # noqa: E402
 from search_cifar.trial_store import TrialStore  # noqa: E402
 
 
@@ -58,26 +63,24 @@ def measure_on_ray(config: child.ChildConfig, genotype, trials: int,
                    cpus_per_trial: float) -> dict[str, Any]:
     """The same child ``trials`` times on a one-worker local Ray."""
     start = time.perf_counter()
-    executor = runner.RayExecutor(num_workers=1, cpus_per_trial=cpus_per_trial)
+    executor = RayExecutor(num_workers=1, cpus_per_trial=cpus_per_trial)
     init_s = time.perf_counter() - start
-    trial_fn = runner.EvaluatorTrial(functools.partial(child.ChildEvaluator, config),
-                                     cache_key="benchmark")
+    evaluator = CachedEvaluator(functools.partial(ChildEvaluator, config), cache_key="benchmark")
     rows = []
     try:
         for i in range(trials):
             start = time.perf_counter()
-            executor.submit(i, trial_fn, genotype)
-            _, outcome = executor.wait()
+            executor.submit(i, evaluator, genotype)
+            _, result, duration = executor.wait()
             wall = time.perf_counter() - start
-            if outcome["error"]:
-                raise RuntimeError(f"the child failed on Ray: {outcome['error']}")
-            m = outcome["metrics"]
-            rows.append({"wall_s": wall, "worker_s": outcome["duration"],
-                         "overhead_s": wall - outcome["duration"],
+            if not result.ok:
+                raise RuntimeError(f"the child failed on Ray: {result.error}")
+            m = result.metrics
+            rows.append({"wall_s": wall, "worker_s": duration, "overhead_s": wall - duration,
                          "train_s": m.get("train_seconds"), "build_s": m.get("build_seconds"),
                          "first_step_s": m.get("first_step_seconds"),
                          "images_per_s": m.get("images_per_second"),
-                         "reward": outcome["reward"]})
+                         "reward": result.reward})
     finally:
         start = time.perf_counter()
         executor.close()
@@ -86,25 +89,25 @@ def measure_on_ray(config: child.ChildConfig, genotype, trials: int,
 
 
 def measure_scheduler(num_trials: int) -> dict[str, float]:
-    """ms per trial of ``runner.run`` bookkeeping, in-process and on 2 Ray workers."""
+    """ms per trial of ``scheduler.run`` bookkeeping, in-process and on 2 Ray workers."""
     space = QUICKSTART.build_space()
-    trial_fn = runner.EvaluatorTrial(
+    evaluator = CachedEvaluator(
         functools.partial(synthetic.SyntheticEvaluator, num_blocks=space.num_blocks,
                           ops=[op.value for op in space.ops], seconds=0.0),
         cache_key="synthetic")
     out = {}
     for name in ("in_process", "ray_2_workers"):
         with tempfile.TemporaryDirectory() as workdir:
-            executor = (runner.LocalExecutor() if name == "in_process"
-                        else runner.RayExecutor(num_workers=2))
+            executor = (InProcessExecutor() if name == "in_process"
+                        else RayExecutor(num_workers=2))
             try:
                 # One warm-up trial (Ray: the workers start), then the timed run.
                 strategy = strategies.make("random", space, seed=0)
                 store = TrialStore(workdir)
-                runner.run(strategy, trial_fn, 1, executor, store=store)
+                scheduler.run(strategy, evaluator, 1, executor, store=store)
                 start = time.perf_counter()
-                runner.run(strategies.make("random", space, seed=0), trial_fn, 1 + num_trials,
-                           executor, store=store)
+                scheduler.run(strategies.make("random", space, seed=0), evaluator,
+                              1 + num_trials, executor, store=store)
                 out[name] = 1000.0 * (time.perf_counter() - start) / num_trials
             finally:
                 executor.close()
@@ -153,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         print(f"{label.ljust(width)}  {seconds:8.2f} s")
     extra = 100.0 * (statistics.fmean(r["wall_s"] for r in warm_ray) / warm_local - 1.0)
     print(f"{'warm Ray trial vs in-process'.ljust(width)}  {extra:+8.1f} %")
-    print(f"\nscheduler bookkeeping per trial (runner.run, records + state persisted, "
+    print(f"\nscheduler bookkeeping per trial (scheduler.run, records + state persisted, "
           f"{args.schedule_trials} zero-second trials):")
     for name, ms in sched.items():
         print(f"  {name.ljust(16)} {ms:8.1f} ms")

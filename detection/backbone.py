@@ -43,7 +43,7 @@ from official.modeling import hyperparams
 from official.vision.configs import backbones as mg_backbones
 from official.vision.modeling.backbones import factory
 
-from nasnet import networks
+from nasnet import genotype_source, networks
 from nasnet.genotype import Genotype
 from nasnet.layers import LayerConfig
 
@@ -61,7 +61,7 @@ class NasnetBackboneConfig(hyperparams.Config):
     Attributes:
       genotype: a published name (``nasnet_a``, ``pnasnet_5``, ``amoebanet_a``),
         a genotype JSON file, a search / training work directory, an export
-        directory or ``zoo:NAME`` (anything ``transfer.genotype_source.resolve``
+        directory or ``zoo:NAME`` (anything ``nasnet.genotype_source.resolve``
         accepts).
       size: ``"N@P"``: N normal cells per stack, P filters in the penultimate layer.
       num_conv_filters: when > 0, the first stack's filters F (P is then ignored).
@@ -97,7 +97,6 @@ class Backbone(mg_backbones.Backbone):
 
 def resolve_genotype(spec: str) -> Genotype:
     """The genotype named by ``spec`` (see ``NasnetBackboneConfig.genotype``)."""
-    from transfer import genotype_source  # lazy: keeps config import light
     return genotype_source.resolve(spec)
 
 

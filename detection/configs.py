@@ -129,7 +129,8 @@ def _coco_task(backbone_cfg: nasnet_backbone.NasnetBackboneConfig, input_size: i
             global_batch_size=eval_batch, drop_remainder=False))
 
 
-#: NASNet-A Large, slim ``large_imagenet_config`` (REFERENCE.md).
+#: NASNet-A Large, slim ``large_imagenet_config`` (tensorflow/models
+#: research/slim/nets/nasnet/nasnet.py).
 NASNET_A_LARGE = nasnet_backbone.NasnetBackboneConfig(
     genotype="nasnet_a", size="6@4032", stem="imagenet", stem_multiplier=3.0,
     skip_reduction_layer_input=True, drop_path_keep_prob=0.7,

@@ -23,10 +23,13 @@ from __future__ import annotations
 import os
 import sys
 
-from absl import app, flags
+if __package__ in (None, ""):  # `python detection/data.py`: the repository root goes first
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from detection import cli, shapes, tfrecords
-from nasnet import io_utils
+from absl import flags
+
+from detection import shapes, tfrecords
+from nasnet import cli, io_utils
 
 COMMANDS = ("shapes", "coco")
 # Names differ from create_coco_tf_record's flags (image_dir, num_shards, ...),
@@ -45,7 +48,7 @@ FLAGS = flags.FLAGS
 
 
 def _main(command: str) -> int:
-    output_dir = cli.abspath(FLAGS.output_dir)
+    output_dir = cli.user_path(FLAGS.output_dir)
     if command == "shapes":
         made = tfrecords.make_shapes(
             output_dir, FLAGS.num_train, FLAGS.num_val, FLAGS.seed, FLAGS.shards,
@@ -56,8 +59,8 @@ def _main(command: str) -> int:
         return 0
     if not FLAGS.annotations or not FLAGS.images:
         raise ValueError("coco needs --annotations and --images")
-    annotations = cli.abspath(FLAGS.annotations)
-    files = tfrecords.convert_split(annotations, cli.abspath(FLAGS.images),
+    annotations = cli.user_path(FLAGS.annotations)
+    files = tfrecords.convert_split(annotations, cli.user_path(FLAGS.images),
                                     os.path.join(output_dir, FLAGS.split), FLAGS.shards)
     if FLAGS.split == "val":
         with open(annotations, "rb") as f:
@@ -67,11 +70,16 @@ def _main(command: str) -> int:
     return 0
 
 
-def main(argv):
+def main(argv: list[str]) -> int:
     if len(argv) != 2 or argv[1] not in COMMANDS:
-        raise app.UsageError(f"usage: data {{{'|'.join(COMMANDS)}}} --output_dir=DIR ...")
-    sys.exit(cli.run_main(lambda: _main(argv[1])))
+        raise cli.UsageError(f"expected one command of {list(COMMANDS)}, got {argv[1:]} "
+                             f"(usage: data {'|'.join(COMMANDS)} --output_dir=DIR ...)")
+    return _main(argv[1])
+
+
+def run() -> None:
+    cli.run(main, "detection.data", positional=True)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run()

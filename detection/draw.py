@@ -12,11 +12,16 @@ Example:
 
 from __future__ import annotations
 
+import os
 import sys
 
-from absl import app, flags
+if __package__ in (None, ""):  # `python detection/draw.py`: the repository root goes first
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from detection import cli, evaluate_lib, visualize
+from absl import flags
+
+from detection import coco_data, visualize
+from nasnet import cli
 
 flags.DEFINE_string("annotation_file", None, "COCO instances JSON of the images.")
 flags.DEFINE_string("images", None, "Image directory (or converter TFRecord pattern).")
@@ -30,18 +35,20 @@ flags.mark_flags_as_required(["annotation_file", "images", "output_dir"])
 FLAGS = flags.FLAGS
 
 
-def _main() -> int:
+def main(argv: list[str]) -> int:
+    del argv  # no positional arguments (cli.run refuses them)
     if bool(FLAGS.saved_model) == bool(FLAGS.detections_json):
         raise ValueError("give exactly one of --saved_model and --detections_json")
-    annotation_file, images = cli.abspath(FLAGS.annotation_file), cli.abspath(FLAGS.images)
-    output_dir = cli.abspath(FLAGS.output_dir)
+    annotation_file, images = cli.user_path(FLAGS.annotation_file), cli.user_path(FLAGS.images)
+    output_dir = cli.user_path(FLAGS.output_dir)
     if FLAGS.saved_model:
-        evaluate_lib.load_ground_truth(annotation_file)
+        from detection import serving  # TensorFlow: models only
+        coco_data.load_ground_truth(annotation_file)
         paths = visualize.render_with_detector(
-            evaluate_lib.saved_model_detector(cli.abspath(FLAGS.saved_model)), annotation_file,
+            serving.saved_model_detector(cli.user_path(FLAGS.saved_model)), annotation_file,
             images, output_dir, FLAGS.num_images, FLAGS.min_score, scale=FLAGS.scale)
     else:
-        detections = evaluate_lib.load_detections(cli.abspath(FLAGS.detections_json))
+        detections = coco_data.load_detections(cli.user_path(FLAGS.detections_json))
         paths = visualize.render(detections, annotation_file, images, output_dir,
                                  FLAGS.num_images, FLAGS.min_score, scale=FLAGS.scale)
     for path in paths:
@@ -49,11 +56,9 @@ def _main() -> int:
     return 0
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    sys.exit(cli.run_main(_main))
+def run() -> None:
+    cli.run(main, "detection.draw")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run()

@@ -26,9 +26,14 @@ from __future__ import annotations
 import os
 import sys
 
-from absl import app, flags
+if __package__ in (None, ""):  # `python detection/evaluate.py`: the repository root goes first
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from detection import cli, evaluate_lib
+from absl import flags
+
+from detection import coco_data, evaluate_lib
+from nasnet import cli
+from nasnet.artifacts import METRICS_FILE
 
 flags.DEFINE_string("annotation_file", None, "COCO instances JSON (the ground truth).")
 flags.DEFINE_string("detections_json", None, "Score this COCO results file.")
@@ -54,41 +59,43 @@ flags.mark_flags_as_required(["annotation_file", "output_dir"])
 FLAGS = flags.FLAGS
 
 
-def _main() -> int:
+def main(argv: list[str]) -> int:
+    del argv  # no positional arguments (cli.run refuses them)
     sources = [n for n in ("detections_json", "checkpoint", "saved_model")
                if getattr(FLAGS, n)]
     if len(sources) != 1:
         raise ValueError(f"give exactly one of --detections_json, --checkpoint, --saved_model "
                          f"(got {sources or 'none'})")
-    annotation_file = cli.abspath(FLAGS.annotation_file)
-    output_dir = cli.abspath(FLAGS.output_dir)
+    annotation_file = cli.user_path(FLAGS.annotation_file)
+    output_dir = cli.user_path(FLAGS.output_dir)
     if FLAGS.detections_json:
         metrics = evaluate_lib.evaluate_detections_file(
-            annotation_file, cli.abspath(FLAGS.detections_json), output_dir)
+            annotation_file, cli.user_path(FLAGS.detections_json), output_dir)
         print(evaluate_lib.format_metrics(metrics))
     else:
         if not FLAGS.images:
             raise ValueError("--images (image directory or TFRecord pattern) is needed to "
                              "run a model")
-        images = cli.abspath(FLAGS.images)
+        images = cli.user_path(FLAGS.images)
+        from detection import serving  # TensorFlow and official.vision: models only
         if FLAGS.saved_model:
-            evaluate_lib.load_ground_truth(annotation_file)
-            source = cli.abspath(FLAGS.saved_model)
+            coco_data.load_ground_truth(annotation_file)
+            source = cli.user_path(FLAGS.saved_model)
             metrics = evaluate_lib.evaluate_detector(
-                evaluate_lib.saved_model_detector(source), annotation_file, images,
+                serving.saved_model_detector(source), annotation_file, images,
                 output_dir, FLAGS.batch_size, saved_model=source)
             print(evaluate_lib.format_metrics(metrics))
         else:
-            checkpoint = cli.abspath(FLAGS.checkpoint)
+            checkpoint = cli.user_path(FLAGS.checkpoint)
             is_dir = os.path.isdir(checkpoint)
             if FLAGS.wait and not is_dir:
                 raise ValueError("--wait needs a checkpoint directory, not a prefix")
             from detection import configs  # TensorFlow and official.vision: models only
-            model_dir = cli.abspath(FLAGS.model_dir) or (
+            model_dir = cli.user_path(FLAGS.model_dir) or (
                 checkpoint if is_dir else os.path.dirname(checkpoint))
             params = configs.load_experiment(
                 FLAGS.experiment, model_dir=model_dir,
-                config_files=[cli.abspath(p) for p in FLAGS.config_file],
+                config_files=[cli.user_path(p) for p in FLAGS.config_file],
                 params_override=FLAGS.params_override)
             if is_dir:
                 results = evaluate_lib.evaluate_checkpoints(
@@ -96,8 +103,8 @@ def _main() -> int:
                     timeout_s=FLAGS.timeout_s, final_step=params.trainer.train_steps,
                     batch_size=FLAGS.batch_size)
             else:
-                evaluate_lib.load_ground_truth(annotation_file)
-                detector = evaluate_lib.CheckpointDetector(params).load(checkpoint)
+                coco_data.load_ground_truth(annotation_file)
+                detector = serving.CheckpointDetector(params).load(checkpoint)
                 metrics = evaluate_lib.evaluate_detector(
                     detector, annotation_file, images, output_dir, FLAGS.batch_size,
                     checkpoint=detector.checkpoint,
@@ -106,15 +113,13 @@ def _main() -> int:
             for result in results:
                 print(f"checkpoint {result['checkpoint']}")
                 print(evaluate_lib.format_metrics(result))
-    print(f"metrics: {os.path.join(output_dir, evaluate_lib.METRICS_FILE)}")
+    print(f"metrics: {os.path.join(output_dir, METRICS_FILE)}")
     return 0
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    sys.exit(cli.run_main(_main))
+def run() -> None:
+    cli.run(main, "detection.evaluate")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run()

@@ -12,9 +12,13 @@ from __future__ import annotations
 import os
 import sys
 
-from absl import app, flags
+if __package__ in (None, ""):  # `python detection/export.py`: the repository root goes first
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from detection import cli, configs, export_lib
+from absl import flags
+
+from detection import configs, export_lib
+from nasnet import cli
 
 flags.DEFINE_string("model_dir", None, "Training run directory (params.yaml, checkpoints).")
 flags.DEFINE_string("checkpoint", None, "Checkpoint prefix (default: the run's latest).")
@@ -31,31 +35,31 @@ flags.mark_flags_as_required(["model_dir", "export_dir"])
 FLAGS = flags.FLAGS
 
 
-def _main() -> int:
-    model_dir = cli.abspath(FLAGS.model_dir)
+def main(argv: list[str]) -> int:
+    del argv  # no positional arguments (cli.run refuses them)
+    model_dir = cli.user_path(FLAGS.model_dir)
     params = configs.load_experiment(
         FLAGS.experiment, model_dir=model_dir,
-        config_files=[cli.abspath(p) for p in FLAGS.config_file],
+        config_files=[cli.user_path(p) for p in FLAGS.config_file],
         params_override=FLAGS.params_override)
     export_dir = export_lib.export_detector(
-        params, cli.abspath(FLAGS.checkpoint) or model_dir, cli.abspath(FLAGS.export_dir),
-        annotation_file=cli.abspath(FLAGS.annotation_file),
-        metrics_file=cli.abspath(FLAGS.metrics_file), source_run=model_dir,
+        params, cli.user_path(FLAGS.checkpoint) or model_dir, cli.user_path(FLAGS.export_dir),
+        annotation_file=cli.user_path(FLAGS.annotation_file),
+        metrics_file=cli.user_path(FLAGS.metrics_file), source_run=model_dir,
         overwrite=FLAGS.overwrite)
     print(f"export: {export_dir}")
     if FLAGS.zoo_name:
-        manifest = export_lib.register(export_dir, FLAGS.zoo_name, cli.abspath(FLAGS.zoo_dir),
-                                       overwrite=FLAGS.overwrite)
+        from model_zoo import registry
+        manifest = registry.Zoo(cli.user_path(FLAGS.zoo_dir)).add(
+            export_dir, FLAGS.zoo_name, overwrite=FLAGS.overwrite)
         print(f"zoo entry: {manifest.name} ({len(manifest.files)} files, metrics "
               f"{ {k: manifest.metrics.get(k) for k in ('AP', 'AP50')} })")
     return 0
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    sys.exit(cli.run_main(_main))
+def run() -> None:
+    cli.run(main, "detection.export")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run()

@@ -15,11 +15,16 @@ Example:
 
 from __future__ import annotations
 
+import os
 import sys
 
-from absl import app, flags
+if __package__ in (None, ""):  # `python detection/train.py`: the repository root goes first
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from detection import cli, configs, train_lib
+from absl import flags
+
+from detection import configs, train_lib
+from nasnet import cli
 
 flags.DEFINE_string("experiment", None, f"One of {', '.join(configs.EXPERIMENTS)}.")
 flags.DEFINE_enum("mode", "train", list(train_lib.MODES), "What to run.")
@@ -37,10 +42,11 @@ flags.mark_flags_as_required(["experiment", "model_dir"])
 FLAGS = flags.FLAGS
 
 
-def _main() -> int:
+def main(argv: list[str]) -> int:
+    del argv  # no positional arguments (cli.run refuses them)
     params = configs.load_experiment(
-        FLAGS.experiment, config_files=[cli.abspath(p) for p in FLAGS.config_file],
-        params_override=FLAGS.params_override, data_dir=cli.abspath(FLAGS.data_dir),
+        FLAGS.experiment, config_files=[cli.user_path(p) for p in FLAGS.config_file],
+        params_override=FLAGS.params_override, data_dir=cli.user_path(FLAGS.data_dir),
         strategy=FLAGS.strategy, validate=False)
     if FLAGS.num_gpus is not None:
         params.runtime.num_gpus = FLAGS.num_gpus
@@ -48,7 +54,7 @@ def _main() -> int:
         params.runtime.tpu = FLAGS.tpu
     configs.check(params)
     params.lock()
-    model_dir = cli.abspath(FLAGS.model_dir)
+    model_dir = cli.user_path(FLAGS.model_dir)
     _, logs = train_lib.run(params, model_dir, FLAGS.mode, experiment=FLAGS.experiment)
     print(f"model_dir: {model_dir}")
     if logs:
@@ -56,11 +62,9 @@ def _main() -> int:
     return 0
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    sys.exit(cli.run_main(_main))
+def run() -> None:
+    cli.run(main, "detection.train")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run()

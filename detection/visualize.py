@@ -3,11 +3,11 @@
 ``draw_detections`` draws COCO-style results (``bbox`` = [x, y, w, h] in
 pixels) on one image; ``render`` does it for the first images of an
 annotation file, from a detections list (a COCO results file, or a
-detector's output through ``evaluate_lib.run_detector``), optionally with
+detector's output through ``coco_data.run_detector``), optionally with
 the ground truth in thin white boxes. Files are written atomically.
 
 Example:
-    >>> detector = evaluate_lib.saved_model_detector("out/zoo/shapes_nasnet_fpn")
+    >>> detector = serving.saved_model_detector("out/zoo/shapes_nasnet_fpn")
     >>> render_with_detector(detector, "instances_val.json", "images/val", "out/drawn")
     ['out/drawn/000501.png', ...]
 """
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from detection import evaluate_lib
+from detection import coco_data
 from nasnet import io_utils
 
 PALETTE = ((255, 64, 64), (64, 200, 64), (64, 128, 255), (255, 200, 0), (200, 64, 255),
@@ -64,8 +64,8 @@ def render(detections: list[dict[str, Any]], annotation_file: str, image_source:
     """PNGs of the first ``num_images`` images of the annotation file; returns the paths."""
     if num_images < 1:
         raise ValueError(f"num_images must be >= 1, got {num_images}")
-    coco_gt = evaluate_lib.load_ground_truth(annotation_file)
-    detections = evaluate_lib.validate_detections(detections, coco_gt)
+    coco_gt = coco_data.load_ground_truth(annotation_file)
+    detections = coco_data.validate_detections(detections, coco_gt)
     labels = {c["id"]: c["name"] for c in coco_gt.dataset["categories"]}
     wanted = {im["id"]: im for im in coco_gt.dataset["images"][:num_images]}
     by_image: dict[Any, list] = {}
@@ -73,7 +73,7 @@ def render(detections: list[dict[str, Any]], annotation_file: str, image_source:
         by_image.setdefault(det["image_id"], []).append(det)
     written = []
     subset = _Subset(coco_gt, list(wanted.values()))
-    for image_id, pixels in evaluate_lib.iter_images(subset, image_source):
+    for image_id, pixels in coco_data.iter_images(subset, image_source):
         gt = coco_gt.loadAnns(coco_gt.getAnnIds(imgIds=[image_id])) if show_ground_truth else None
         pil = draw_detections(pixels, by_image.get(image_id, []), labels, min_score, gt, scale)
         name = os.path.splitext(os.path.basename(wanted[image_id]["file_name"]))[0] + ".png"
@@ -85,13 +85,13 @@ def render(detections: list[dict[str, Any]], annotation_file: str, image_source:
     return written
 
 
-def render_with_detector(detector: evaluate_lib.Detector, annotation_file: str,
+def render_with_detector(detector: coco_data.Detector, annotation_file: str,
                          image_source: str, output_dir: str, num_images: int = 4,
                          min_score: float = 0.5, **kwargs) -> list[str]:
     """Runs ``detector`` on the first images, then ``render``."""
-    coco_gt = evaluate_lib.load_ground_truth(annotation_file)
+    coco_gt = coco_data.load_ground_truth(annotation_file)
     subset = _Subset(coco_gt, coco_gt.dataset["images"][:num_images])
-    detections = evaluate_lib.run_detector(detector, subset, image_source)
+    detections = coco_data.run_detector(detector, subset, image_source)
     return render(detections, annotation_file, image_source, output_dir, num_images,
                   min_score, **kwargs)
 

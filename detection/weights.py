@@ -27,19 +27,14 @@ import os
 import tensorflow as tf
 import tf_keras
 
+from nasnet import artifacts
 from nasnet import cell as nas_cell
 from nasnet import networks
 
-ZOO_PREFIX = "zoo:"
-#: Files that make a directory a transfer run, an export or a SavedModel.
-_TRANSFER_FINAL = os.path.join("final", "ckpt")
+#: The final weights of a transfer run (``transfer.trainer``).
+_TRANSFER_FINAL = os.path.join(artifacts.FINAL_DIR, artifacts.FINAL_CHECKPOINT_PREFIX)
+#: A SavedModel's variables (TensorFlow's SavedModel layout).
 _SAVED_MODEL_VARIABLES = os.path.join("variables", "variables")
-
-
-def zoo_entry_dir(name: str, zoo_dir: str | None = None) -> str:
-    """The directory of model-zoo entry ``name`` (``model_zoo.registry``)."""
-    from model_zoo import registry
-    return registry.Zoo(zoo_dir).entry_dir(name)
 
 
 def checkpoint_prefix(source: str, zoo_dir: str | None = None) -> str:
@@ -50,20 +45,21 @@ def checkpoint_prefix(source: str, zoo_dir: str | None = None) -> str:
     weights, else its latest backup); an export or zoo-entry directory (its
     ``saved_model``); a SavedModel directory; or ``zoo:NAME``.
     """
-    if source.startswith(ZOO_PREFIX):
-        source = zoo_entry_dir(source[len(ZOO_PREFIX):], zoo_dir)
+    if source.startswith(artifacts.ZOO_PREFIX):
+        source = artifacts.zoo_entry_dir(zoo_dir, source[len(artifacts.ZOO_PREFIX):])
     if tf.io.gfile.exists(source + ".index"):
         return source
     if tf.io.gfile.isdir(source):
         for candidate in (os.path.join(source, _TRANSFER_FINAL),
-                          os.path.join(source, "saved_model", _SAVED_MODEL_VARIABLES),
+                          os.path.join(source, artifacts.SAVED_MODEL_DIR,
+                                       _SAVED_MODEL_VARIABLES),
                           os.path.join(source, _SAVED_MODEL_VARIABLES)):
             if tf.io.gfile.exists(candidate + ".index"):
                 return candidate
         latest = tf.train.latest_checkpoint(source)
         if latest is None:
-            for sub in (os.path.join(source, "checkpoints", "chief"),
-                        os.path.join(source, "checkpoints")):
+            for sub in (os.path.join(source, artifacts.CHIEF_CHECKPOINT_DIR),
+                        os.path.join(source, artifacts.CHECKPOINT_DIR)):
                 if tf.io.gfile.isdir(sub):
                     latest = tf.train.latest_checkpoint(sub)
                     if latest:

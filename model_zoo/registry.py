@@ -6,13 +6,17 @@ Layout::
     <zoo_dir>/<name>/saved_model/...   the files the manifest lists, with sha256
     <zoo_dir>/<name>/genotype.json, config.json, metrics.json, export_info.json
 
-An entry is made from an export directory (``transfer.export`` writes one; a
-detection exporter writes the same ``export_info.json`` with its own task):
-``Zoo.add`` copies it into a temporary directory inside the zoo, checksums
-every file, writes the manifest and renames the directory into place, so a
-reader sees a whole entry or none. The manifest names the task, the genotype
-fingerprint, the input size, parameters, mult-adds, metrics, the files with
-their sha256 and sizes, the creation time and the source run.
+The file names and the zoo directory (``$NASNET_ZOO_DIR``, else ``out/zoo``)
+are ``nasnet.artifacts``'s. An entry is made from an export directory
+(``transfer.export`` and ``detection.export_lib`` write one, each with a typed
+``export_info.json``, ``nasnet.export_info.ExportInfo``): ``Zoo.add`` reads and
+validates the export info, copies the export into a temporary directory
+beside the entry (``nasnet.io_utils.atomic_directory``), checksums every
+file, writes the manifest and renames the directory into place, so a reader
+sees a whole entry or none. The manifest names the task, the genotype
+fingerprint (None for a hand-designed network, whose export has no
+``genotype.json``), the input size, parameters, mult-adds, metrics, the files
+with their sha256 and sizes, the creation time and the source run.
 
 ``Zoo.verify`` re-hashes every file (a modified file is a checksum mismatch,
 a missing one is reported by name, an unlisted one too), then loads the
@@ -22,8 +26,9 @@ refused.
 
 The published architectures (``nasnet.known_genotypes``) are listed beside
 the entries as architectures without weights: ``show``, ``genotype`` and
-``zoo:NAME`` genotype sources work for them; ``load`` explains that there are
-no weights.
+``zoo:NAME`` genotype sources (``nasnet.genotype_source``, which reads an
+entry's genotype without this module) work for them; ``load`` explains that
+there are no weights.
 
 Example:
     >>> zoo = Zoo("out/zoo")
@@ -38,7 +43,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import hashlib
 import json
 import math
@@ -47,20 +51,18 @@ import re
 import shutil
 from typing import Any, Iterable, Mapping
 
-from nasnet import io_utils, known_genotypes
+from nasnet import artifacts, genotype_source, io_utils, known_genotypes
+from nasnet.artifacts import (EXPORT_INFO_FILE, GENOTYPE_FILE, MANIFEST_FILE, METRICS_FILE,
+                              SAVED_MODEL_DIR)
+from nasnet.export_info import ExportInfo, utc_now
 from nasnet.genotype import Genotype
 
 FORMAT_VERSION = 1
-MANIFEST_FILE = "manifest.json"
-EXPORT_INFO_FILE = "export_info.json"
-GENOTYPE_FILE = "genotype.json"
-METRICS_FILE = "metrics.json"
-SAVED_MODEL_DIR = "saved_model"
-ZOO_DIR_ENV = "NASNET_ZOO_DIR"
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 #: Published architectures: source, and published figures where the reference
-#: code states them (/work/shared/REFERENCE.md, labels [code]).
+#: code states them: parameters counted from ``keras.applications`` NASNetMobile /
+#: NASNetLarge (weights=None, 1000 classes); mult-adds and top-1 from the model
+#: table of tensorflow/models research/slim/README.md.
 PUBLISHED: dict[str, dict[str, Any]] = {
     "nasnet_a": {
         "source": "Zoph et al. 2018, Learning Transferable Architectures for Scalable Image "
@@ -93,21 +95,12 @@ class NoWeightsError(ZooError):
     """The name is a published architecture: it has a genotype but no weights."""
 
 
-def default_zoo_dir() -> str:
-    """``$NASNET_ZOO_DIR``, else ``out/zoo`` under the caller's working directory
-    (``bazel run``'s ``BUILD_WORKING_DIRECTORY`` when set)."""
-    if os.environ.get(ZOO_DIR_ENV):
-        return os.path.abspath(os.environ[ZOO_DIR_ENV])
-    base = os.environ.get("BUILD_WORKING_DIRECTORY") or os.getcwd()
-    return os.path.join(base, "out", "zoo")
-
-
 def check_name(name: str) -> str:
-    """An entry name: letters, digits, ``.``, ``_``, ``-``; starts alphanumeric; <= 100."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise ZooError(f"invalid zoo entry name {name!r}: use letters, digits, '.', '_' and "
-                       f"'-', starting with a letter or digit (at most 100 characters)")
-    return name
+    """An entry name (``nasnet.artifacts.check_zoo_entry_name``); ZooError otherwise."""
+    try:
+        return artifacts.check_zoo_entry_name(name)
+    except ValueError as e:
+        raise ZooError(str(e)) from None
 
 
 def check_relative_path(path: str) -> str:
@@ -129,12 +122,10 @@ def check_relative_path(path: str) -> str:
 
 def _inside(entry_dir: str, relpath: str) -> str:
     """The real path of ``relpath`` in ``entry_dir``; ZooError when links lead outside."""
-    root = os.path.realpath(entry_dir)
-    full = os.path.realpath(os.path.join(root, relpath))
-    if os.path.commonpath([root, full]) != root:
-        raise ZooError(f"file {relpath!r} resolves to {full!r}, outside the entry directory "
-                       f"{root!r} (a symbolic link?): refused")
-    return full
+    try:
+        return artifacts.path_inside(entry_dir, relpath)
+    except ValueError as e:
+        raise ZooError(str(e)) from None
 
 
 def sha256_file(path: str, chunk: int = 1 << 20) -> str:
@@ -168,12 +159,13 @@ class FileRecord:
 
 @dataclasses.dataclass(frozen=True)
 class Manifest:
-    """The record of one zoo entry (``manifest.json``)."""
+    """The record of one zoo entry (``manifest.json``). ``genotype_fingerprint`` is
+    None for a hand-designed network (its entry has no ``genotype.json``)."""
 
     name: str
     task: str
     architecture: str
-    genotype_fingerprint: str
+    genotype_fingerprint: str | None
     input_size: tuple[int, ...]
     files: tuple[FileRecord, ...]
     created_at: str
@@ -189,6 +181,8 @@ class Manifest:
         check_name(self.name)
         for field in ("task", "architecture", "genotype_fingerprint", "created_at"):
             value = getattr(self, field)
+            if value is None and field == "genotype_fingerprint":
+                continue
             if not isinstance(value, str) or not value:
                 raise ZooError(f"manifest {field} must be a non-empty string, got {value!r}")
         object.__setattr__(self, "input_size", tuple(self.input_size))
@@ -284,10 +278,11 @@ def _read_json(path: str, what: str) -> Any:
 
 
 class Zoo:
-    """A zoo directory (``default_zoo_dir()`` when None)."""
+    """A zoo directory (``nasnet.artifacts.default_zoo_dir()`` when None)."""
 
     def __init__(self, root: str | None = None):
-        self.root = os.path.abspath(os.path.expanduser(root)) if root else default_zoo_dir()
+        self.root = (os.path.abspath(os.path.expanduser(root)) if root
+                     else artifacts.default_zoo_dir())
 
     # -- reading ----------------------------------------------------------------
     def entry_dir(self, name: str) -> str:
@@ -298,7 +293,7 @@ class Zoo:
         if not os.path.isdir(self.root):
             return []
         return sorted(n for n in os.listdir(self.root)
-                      if not n.startswith(".") and _NAME.fullmatch(n)
+                      if artifacts.is_zoo_entry_name(n)
                       and os.path.isfile(os.path.join(self.root, n, MANIFEST_FILE)))
 
     def _unknown(self, name: str) -> ZooError:
@@ -347,20 +342,15 @@ class Zoo:
         return {"kind": "model", "weights": True, **self.manifest(name).to_dict()}
 
     def genotype(self, name: str) -> Genotype:
-        """The genotype of an entry (checked against its manifest) or a published one."""
-        if name in known_genotypes.KNOWN and not os.path.isdir(self.entry_dir(name)):
-            return known_genotypes.get(name)
-        manifest = self.manifest(name)
-        path = _inside(self.entry_dir(name), GENOTYPE_FILE)
+        """The genotype of an entry (checked against its manifest) or a published one:
+        the whole manifest is validated here, then ``nasnet.genotype_source.zoo_genotype``
+        reads the genotype (one implementation for the zoo and ``zoo:NAME`` sources)."""
+        if not (name in known_genotypes.KNOWN and not os.path.isdir(self.entry_dir(name))):
+            self.manifest(name)
         try:
-            genotype = Genotype.load(path)
+            return genotype_source.zoo_genotype(name, self.root)
         except ValueError as e:
-            raise ZooError(f"zoo entry {name!r}: {e}") from None
-        if genotype.fingerprint() != manifest.genotype_fingerprint:
-            raise ZooError(f"zoo entry {name!r}: genotype.json has fingerprint "
-                           f"{genotype.fingerprint()} but the manifest records "
-                           f"{manifest.genotype_fingerprint}")
-        return genotype
+            raise ZooError(str(e)) from None
 
     # -- checking ---------------------------------------------------------------
     def check_files(self, name: str) -> VerifyReport:
@@ -415,7 +405,8 @@ class Zoo:
     # -- writing ----------------------------------------------------------------
     def add(self, export_dir: str, name: str, *, source_run: str | None = None,
             overwrite: bool = False, move: bool = False) -> Manifest:
-        """Copies (or moves) an export directory into the zoo as entry ``name``."""
+        """Copies (or moves: the export directory is consumed, also on failure) an export
+        directory into the zoo as entry ``name``. Everything is checked first."""
         check_name(name)
         if name in known_genotypes.KNOWN:
             raise ZooError(f"{name!r} is the name of a published architecture; choose "
@@ -427,58 +418,39 @@ class Zoo:
         if not os.path.isfile(info_path):
             raise ZooError(f"{export_dir!r} is not an export: it has no {EXPORT_INFO_FILE} "
                            f"(make one with `zoo export` or transfer.export)")
-        for required in (GENOTYPE_FILE, os.path.join(SAVED_MODEL_DIR, "saved_model.pb")):
-            if not os.path.isfile(os.path.join(export_dir, required)):
-                raise ZooError(f"export {export_dir!r} lacks {required}")
+        if not os.path.isfile(os.path.join(export_dir, SAVED_MODEL_DIR, "saved_model.pb")):
+            raise ZooError(f"export {export_dir!r} lacks {SAVED_MODEL_DIR}/saved_model.pb")
         target = self.entry_dir(name)
         if os.path.exists(target) and not overwrite:
             raise ZooError(f"zoo entry {name!r} already exists in {self.root} "
                            f"(--overwrite replaces it)")
-        info = _read_json(info_path, "export info")
+        try:
+            info = ExportInfo.load(info_path)
+        except ValueError as e:
+            raise ZooError(str(e)) from None
+        _check_genotype(export_dir, info)
         metrics_path = os.path.join(export_dir, METRICS_FILE)
         metrics = _read_json(metrics_path, "metrics") if os.path.isfile(metrics_path) else {}
-        genotype = Genotype.load(os.path.join(export_dir, GENOTYPE_FILE))
-        if info.get("genotype_fingerprint", genotype.fingerprint()) != genotype.fingerprint():
-            raise ZooError(f"export {export_dir!r}: {EXPORT_INFO_FILE} records fingerprint "
-                           f"{info.get('genotype_fingerprint')} but genotype.json is "
-                           f"{genotype.fingerprint()}")
         _walk_files(export_dir)  # refuses links before anything is copied
-        os.makedirs(self.root, exist_ok=True)
-        tmp = os.path.join(self.root, f".tmp-{name}-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        try:
+        with io_utils.atomic_directory(target, overwrite=overwrite) as tmp:
             if move and _same_device(export_dir, self.root):
                 os.replace(export_dir, tmp)
-            elif move:
-                shutil.move(export_dir, tmp)
             else:
-                shutil.copytree(export_dir, tmp)
+                shutil.copytree(export_dir, tmp, dirs_exist_ok=True)
             files = tuple(FileRecord(path=p, sha256=sha256_file(os.path.join(tmp, p)),
                                      size=os.path.getsize(os.path.join(tmp, p)))
                           for p in _walk_files(tmp) if p != MANIFEST_FILE)
             manifest = Manifest(
-                name=name, task=str(info.get("task", "classification")),
-                architecture=str(info.get("architecture") or genotype.name or "custom"),
-                genotype_fingerprint=genotype.fingerprint(),
-                input_size=tuple(int(d) for d in info.get("input_size", ())),
-                files=files,
-                created_at=datetime.datetime.now(datetime.timezone.utc).isoformat(
-                    timespec="seconds"),
-                num_classes=info.get("num_classes"), parameters=info.get("parameters"),
-                mult_adds=info.get("mult_adds"), metrics=_finite(metrics),
-                source_run=source_run or info.get("source_run"),
-                signatures=tuple(sorted(info.get("signatures", {}))), size=info.get("size"))
+                name=name, task=info.task, architecture=info.architecture,
+                genotype_fingerprint=info.genotype_fingerprint,
+                input_size=info.input_size, files=files, created_at=utc_now(),
+                num_classes=info.num_classes, parameters=info.parameters,
+                mult_adds=info.mult_adds, metrics=_finite(metrics),
+                source_run=source_run or info.source_run,
+                signatures=tuple(sorted(info.signatures)), size=info.size)
             io_utils.atomic_write_json(os.path.join(tmp, MANIFEST_FILE), manifest.to_dict())
-            old = None
-            if os.path.exists(target):
-                old = os.path.join(self.root, f".old-{name}-{os.getpid()}")
-                os.replace(target, old)
-            os.replace(tmp, target)
-            if old:
-                shutil.rmtree(old, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        if move and os.path.exists(export_dir):
+            shutil.rmtree(export_dir)
         return manifest
 
     def remove(self, name: str) -> None:
@@ -511,6 +483,27 @@ def _same_device(a: str, b: str) -> bool:
     return os.stat(a).st_dev == os.stat(b).st_dev
 
 
+def _check_genotype(export_dir: str, info: ExportInfo) -> None:
+    """The export's genotype.json matches the fingerprint its export info records, or
+    (a hand-designed network, no fingerprint) there is no genotype.json."""
+    path = os.path.join(export_dir, GENOTYPE_FILE)
+    if info.genotype_fingerprint is None:
+        if os.path.exists(path):
+            raise ZooError(f"export {export_dir!r}: {EXPORT_INFO_FILE} records no genotype "
+                           f"fingerprint (a hand-designed network) but the export has "
+                           f"{GENOTYPE_FILE}")
+        return
+    if not os.path.isfile(path):
+        raise ZooError(f"export {export_dir!r} lacks {GENOTYPE_FILE}")
+    try:
+        fingerprint = Genotype.load(path).fingerprint()
+    except ValueError as e:
+        raise ZooError(str(e)) from None
+    if fingerprint != info.genotype_fingerprint:
+        raise ZooError(f"export {export_dir!r}: {EXPORT_INFO_FILE} records fingerprint "
+                       f"{info.genotype_fingerprint} but {GENOTYPE_FILE} is {fingerprint}")
+
+
 def _finite(metrics: Any) -> dict[str, Any]:
     """Metrics as JSON-safe values (NaN / inf become None)."""
     if not isinstance(metrics, dict):
@@ -533,6 +526,9 @@ class LoadedModel:
 
     @property
     def genotype(self) -> Genotype:
+        if self.manifest.genotype_fingerprint is None:
+            raise ZooError(f"zoo entry {self.manifest.name!r} is a hand-designed network: "
+                           f"it has no genotype")
         return Genotype.load(self.genotype_path)
 
     def predict_images(self, images) -> dict[str, Any]:

@@ -10,9 +10,10 @@
     zoo classify NAME IMAGE [IMAGE ...]        top-k classes of image files (JPEG/PNG)
 
 ``--zoo_dir`` (default ``$NASNET_ZOO_DIR``, else ``out/zoo``) selects the zoo.
-Exit status: 0 on success, 1 when a command fails (an entry fails
-verification, an unknown name, a bad manifest, ...) with the reason on
-stderr, 2 for a malformed command line.
+Exit status (``nasnet.cli``): 0 on success; 1 when an operation fails (an
+entry fails verification); 2 for a malformed command line or bad input (an
+unknown name, a bad manifest, a file that is not an image, ...), with one line
+on stderr.
 
     bazel run //model_zoo:zoo -- export digits_nasnet_a --workdir=out/digits
     bazel run //model_zoo:zoo -- verify digits_nasnet_a
@@ -26,7 +27,12 @@ import os
 import shutil
 import sys
 
-from absl import app, flags
+if __package__ in (None, ""):  # `python model_zoo/zoo.py`: the repository root goes first
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+from absl import flags
+
+from nasnet import cli
 
 FLAGS = flags.FLAGS
 
@@ -43,16 +49,6 @@ flags.DEFINE_boolean("json", False, "list / show / classify: print JSON")
 COMMANDS = ("list", "show", "verify", "add", "export", "remove", "classify")
 
 
-class UsageError(Exception):
-    """A malformed command line (exit status 2)."""
-
-
-def _path(path: str | None) -> str | None:
-    if not path or os.path.isabs(path):
-        return path
-    return os.path.join(os.environ.get("BUILD_WORKING_DIRECTORY", os.getcwd()), path)
-
-
 def _fmt_int(value) -> str:
     if value is None:
         return "-"
@@ -66,7 +62,7 @@ def _args(argv: list[str], command: str, at_least: int, at_most: int | None) -> 
     args = argv[2:]
     if len(args) < at_least or (at_most is not None and len(args) > at_most):
         want = f"{at_least}" if at_most == at_least else f"{at_least}..{at_most or 'n'}"
-        raise UsageError(f"'{command}' takes {want} argument(s), got {args}")
+        raise cli.UsageError(f"'{command}' takes {want} argument(s), got {args}")
     return args
 
 
@@ -87,7 +83,7 @@ def cmd_list(zoo, argv) -> int:
         print(f"{r['name']:28} {r['kind'] + ('' if r['weights'] else '*'):14} {r['task']:14} "
               f"{r.get('size') or '-':8} {_fmt_int(r.get('parameters')):>8} "
               f"{_fmt_int(r.get('mult_adds')):>9} "
-              f"{'-' if top1 is None else f'{top1:.3f}':>6}  {r['genotype_fingerprint']}")
+              f"{'-' if top1 is None else f'{top1:.3f}':>6}  {r['genotype_fingerprint'] or '-'}")
     print("* published architecture: a genotype without weights (train it, then add it)")
     return 0
 
@@ -101,32 +97,36 @@ def cmd_show(zoo, argv) -> int:
 def cmd_verify(zoo, argv) -> int:
     names = zoo.names() if FLAGS.all else _args(argv, "verify", 1, None)
     if FLAGS.all and len(argv) > 2:
-        raise UsageError("verify takes names or --all, not both")
+        raise cli.UsageError("verify takes names or --all, not both")
     if not names:
         print(f"zoo {zoo.root} has no entries to verify")
         return 0
+    for name in names:  # an unknown name is bad input (exit 2), a damaged entry a finding (1)
+        if not os.path.isdir(zoo.entry_dir(name)):
+            zoo.manifest(name)  # raises the zoo's "no zoo entry" error
     failed = 0
     for name in names:
         report = zoo.verify(name, run_prediction=FLAGS.predict)
         print(report.summary(), file=sys.stdout if report.ok else sys.stderr)
         failed += not report.ok
-    return 1 if failed else 0
+    return cli.EXIT_FAILED if failed else cli.EXIT_OK
 
 
 def cmd_add(zoo, argv) -> int:
     (name,) = _args(argv, "add", 1, 1)
     if not FLAGS.export_dir:
-        raise UsageError("add needs --export_dir=DIR (an export directory)")
-    manifest = zoo.add(_path(FLAGS.export_dir), name, overwrite=FLAGS.overwrite)
+        raise cli.UsageError("add needs --export_dir=DIR (an export directory)")
+    manifest = zoo.add(cli.user_path(FLAGS.export_dir), name, overwrite=FLAGS.overwrite)
     print(f"added {name}: {len(manifest.files)} files, {manifest.task}, "
-          f"{manifest.architecture} ({manifest.genotype_fingerprint}) in {zoo.entry_dir(name)}")
+          f"{manifest.architecture} ({manifest.genotype_fingerprint or 'no genotype'}) in "
+          f"{zoo.entry_dir(name)}")
     return 0
 
 
 def cmd_export(zoo, argv) -> int:
     (name,) = _args(argv, "export", 1, 1)
     if bool(FLAGS.workdir) == bool(FLAGS.checkpoint):
-        raise UsageError("export needs exactly one of --workdir=DIR or --checkpoint=PREFIX")
+        raise cli.UsageError("export needs exactly one of --workdir=DIR or --checkpoint=PREFIX")
     from model_zoo import registry
     from transfer import export
 
@@ -141,10 +141,10 @@ def cmd_export(zoo, argv) -> int:
     staging = os.path.join(zoo.root, f".export-{name}-{os.getpid()}")
     try:
         if FLAGS.workdir:
-            export.export_from_workdir(_path(FLAGS.workdir), staging,
+            export.export_from_workdir(cli.user_path(FLAGS.workdir), staging,
                                        count_mult_adds=FLAGS.mult_adds)
         else:
-            export.export_from_checkpoint(_path(FLAGS.checkpoint), staging,
+            export.export_from_checkpoint(cli.user_path(FLAGS.checkpoint), staging,
                                           count_mult_adds=FLAGS.mult_adds)
         manifest = zoo.add(staging, name, overwrite=FLAGS.overwrite, move=True)
     finally:
@@ -164,7 +164,7 @@ def cmd_remove(zoo, argv) -> int:
 
 def cmd_classify(zoo, argv) -> int:
     args = _args(argv, "classify", 2, None)
-    name, images = args[0], [_path(p) for p in args[1:]]
+    name, images = args[0], [cli.user_path(p) for p in args[1:]]
     results = zoo.load(name).classify_files(images)
     if FLAGS.json:
         print(json.dumps(results, indent=2))
@@ -176,24 +176,20 @@ def cmd_classify(zoo, argv) -> int:
     return 0
 
 
-def main(argv):
+def main(argv: list[str]) -> int:
     from model_zoo import registry
 
     if len(argv) < 2 or argv[1] not in COMMANDS:
         got = argv[1] if len(argv) > 1 else "nothing"
-        print(f"zoo: error: expected a command {list(COMMANDS)}, got {got!r}\n{__doc__}",
-              file=sys.stderr)
-        return 2
-    zoo = registry.Zoo(_path(FLAGS.zoo_dir))
-    try:
-        return globals()[f"cmd_{argv[1]}"](zoo, argv)
-    except UsageError as e:
-        print(f"zoo: error: {e}", file=sys.stderr)
-        return 2
-    except ValueError as e:  # ZooError and bad inputs from transfer: one clear line
-        print(f"zoo: error: {e}", file=sys.stderr)
-        return 1
+        raise cli.UsageError(f"expected a command of {list(COMMANDS)}, got {got!r} "
+                             f"(zoo --help lists them)")
+    zoo = registry.Zoo(cli.user_path(FLAGS.zoo_dir))
+    return globals()[f"cmd_{argv[1]}"](zoo, argv)
+
+
+def run() -> None:
+    cli.run(main, "zoo", positional=True)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run()

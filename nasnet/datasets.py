@@ -8,7 +8,7 @@ normalised. Two sources:
   dataset (``cifar10``, ``cifar100``, ``imagenette``, ...) as a
   ``tf.data.Dataset`` of ``(image uint8 [H, W, C], label int64 [])``.
   ``tfds.load`` with a network-less machine retries for minutes (about 205 s
-  measured, /work/shared/ENVIRONMENT.md); here the builder is opened with
+  measured on a machine without network access); here the builder is opened with
   downloads off, so a dataset that is not prepared fails in well under a second
   with ``DatasetNotPreparedError``, naming the directory searched and how to
   prepare it. An unknown name raises ``UnknownDatasetError``; a dataset that is

@@ -16,6 +16,13 @@ Hidden-state indices follow the slim reference
 Nothing here imports TensorFlow: a Genotype is plain data that validates itself
 on construction, round-trips through JSON exactly and has a stable fingerprint.
 
+The fingerprint identifies the *network*, not the listing: two genotypes that
+build the same network have the same fingerprint (``Cell.canonical``). JSON
+format versions: version 2 (written now) stores the canonical fingerprint;
+version 1 files (written before it existed) still load, and a fingerprint
+stored in one is checked by the version-1 rule it was written with
+(``legacy_fingerprint_v1``).
+
 Example:
     >>> from nasnet.genotype import Block, Cell, Genotype, Op
     >>> cell = Cell(blocks=(Block(0, Op.SEP_CONV_3X3, 1, Op.IDENTITY),), concat=(2,))
@@ -28,11 +35,15 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import hashlib
 import json
 from typing import Any, Iterable, Mapping
 
-FORMAT_VERSION = 1
+#: The JSON format written by ``to_dict`` / ``to_json``.
+FORMAT_VERSION = 2
+#: Versions ``from_dict`` reads: 1 stored the version-1 fingerprint.
+READABLE_VERSIONS = (1, 2)
 
 
 class Op(str, enum.Enum):
@@ -246,13 +257,89 @@ class Cell:
         return cls(blocks=blocks, concat=concat)
 
     def canonical(self) -> "Cell":
-        """The same cell with each commutative (add) block's branches sorted."""
+        """The representative of every listing of this cell's network.
+
+        Listings that build the same network map to the same canonical cell:
+
+        * the two branches of an add block in either order (addition
+          commutes; a concat block keeps its order, which fixes the channel
+          order of its output);
+        * independent blocks listed in another order (any topological order
+          of the block graph builds the same graph), with every later input
+          index and ``concat`` renumbered to follow.
+
+        Blocks are ordered by a structural signature (what each computes from
+        the cell inputs, independent of indices); where several ready blocks
+        tie, every tied choice is tried and the smallest listing is kept, so
+        the result does not depend on the listing it started from.
+        """
+        return _canonical_cell(self)
+
+    def legacy_canonical_v1(self) -> "Cell":
+        """Format version 1's canonical form: add branches sorted, blocks kept in order."""
         blocks = []
         for b in self.blocks:
             if b.combine is Combine.ADD and (b.input_b, b.op_b.value) < (b.input_a, b.op_a.value):
                 b = Block(b.input_b, b.op_b, b.input_a, b.op_a, b.combine)
             blocks.append(b)
         return Cell(blocks=tuple(blocks), concat=self.concat)
+
+
+def _block_signature(block: Block, state_signatures: list[tuple]) -> tuple:
+    branches = [(state_signatures[i], op.value) for i, op in zip(block.inputs, block.ops)]
+    if block.combine is Combine.ADD:
+        branches.sort()
+    return ("block", block.combine.value, tuple(branches))
+
+
+def _renumbered(cell: Cell, order: tuple[int, ...]) -> Cell:
+    """``cell`` with its blocks listed in ``order`` (old block indices) and states renumbered."""
+    new_state = {0: 0, 1: 1}
+    for position, old in enumerate(order):
+        new_state[old + 2] = position + 2
+    blocks = []
+    for old in order:
+        b = cell.blocks[old]
+        a, c = (new_state[b.input_a], b.op_a), (new_state[b.input_b], b.op_b)
+        if b.combine is Combine.ADD and (c[0], c[1].value) < (a[0], a[1].value):
+            a, c = c, a
+        blocks.append(Block(a[0], a[1], c[0], c[1], b.combine))
+    concat = tuple(sorted(new_state[s] for s in cell.concat))
+    return Cell(blocks=tuple(blocks), concat=concat)
+
+
+def _listing_key(cell: Cell) -> str:
+    return json.dumps(cell.to_dict(), sort_keys=True, separators=(",", ":"))
+
+
+@functools.lru_cache(maxsize=65536)
+def _canonical_cell(cell: Cell) -> Cell:
+    signatures: list[tuple] = [("input", 0), ("input", 1)]
+    for block in cell.blocks:
+        signatures.append(_block_signature(block, signatures))
+    needs = [{i - 2 for i in b.inputs if i >= 2} for b in cell.blocks]
+
+    best: Cell | None = None
+    best_key = ""
+
+    def extend(order: tuple[int, ...]) -> None:
+        nonlocal best, best_key
+        if len(order) == len(cell.blocks):
+            candidate = _renumbered(cell, order)
+            key = _listing_key(candidate)
+            if best is None or key < best_key:
+                best, best_key = candidate, key
+            return
+        placed = set(order)
+        ready = [k for k in range(len(cell.blocks)) if k not in placed and needs[k] <= placed]
+        smallest = min(signatures[k + 2] for k in ready)
+        for k in ready:
+            if signatures[k + 2] == smallest:
+                extend(order + (k,))
+
+    extend(())
+    assert best is not None
+    return best
 
 
 @dataclasses.dataclass(frozen=True)
@@ -281,10 +368,11 @@ class Genotype:
         _expect_keys("genotype", data, required={"format_version", "normal", "reduction"},
                      optional={"name", "fingerprint"})
         version = data["format_version"]
-        if version != FORMAT_VERSION:
+        if isinstance(version, bool) or not isinstance(version, int) \
+                or version not in READABLE_VERSIONS:
             raise ValueError(
                 f"unsupported genotype format_version {version!r}; this code reads "
-                f"version {FORMAT_VERSION}")
+                f"versions {', '.join(map(str, READABLE_VERSIONS))}")
         cells = {}
         for field in ("normal", "reduction"):
             if not isinstance(data[field], Mapping):
@@ -294,10 +382,15 @@ class Genotype:
             except ValueError as e:
                 raise ValueError(f"bad {field} cell: {e}") from None
         genotype = cls(name=data.get("name", ""), **cells)
-        if "fingerprint" in data and data["fingerprint"] != genotype.fingerprint():
-            raise ValueError(
-                f"fingerprint {data['fingerprint']!r} does not match the cells "
-                f"(expected {genotype.fingerprint()!r}): the file was edited or corrupted")
+        if "fingerprint" in data:
+            # Checked by the rule of the version the file was written with.
+            expected = (genotype.fingerprint() if version == FORMAT_VERSION
+                        else genotype.legacy_fingerprint_v1())
+            if data["fingerprint"] != expected:
+                raise ValueError(
+                    f"fingerprint {data['fingerprint']!r} does not match the cells "
+                    f"(expected {expected!r} for format_version {version}): the file was "
+                    f"edited or corrupted")
         return genotype
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -312,6 +405,8 @@ class Genotype:
             data = json.loads(text)
         except json.JSONDecodeError as e:
             raise ValueError(f"genotype is not valid JSON: {e}") from None
+        except RecursionError:
+            raise ValueError("genotype JSON is nested too deeply to be a genotype") from None
         return cls.from_dict(data)
 
     def save(self, path: str) -> None:
@@ -332,17 +427,32 @@ class Genotype:
             raise ValueError(f"{path}: {e}") from None
 
     def fingerprint(self) -> str:
-        """A 16-hex-digit id, equal for equivalent cells, stable across processes.
+        """A 16-hex-digit id of the network, stable across processes.
 
-        The name is not part of it; add blocks are canonicalised (branch order).
+        Equal for every listing that builds the same network (``Cell.canonical``:
+        add-branch order, the order of independent blocks); the name is not
+        part of it.
         """
-        canonical = {"normal": self.normal.canonical().to_dict(),
-                     "reduction": self.reduction.canonical().to_dict()}
-        payload = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+        return _fingerprint(self.normal.canonical(), self.reduction.canonical())
+
+    def legacy_fingerprint_v1(self) -> str:
+        """The fingerprint format version 1 stored (add-branch order only)."""
+        return _fingerprint(self.normal.legacy_canonical_v1(),
+                            self.reduction.legacy_canonical_v1())
+
+    def canonical(self) -> "Genotype":
+        """The same network with both cells in canonical form (``Cell.canonical``)."""
+        return dataclasses.replace(self, normal=self.normal.canonical(),
+                                   reduction=self.reduction.canonical())
 
     def with_name(self, name: str) -> "Genotype":
         return dataclasses.replace(self, name=name)
+
+
+def _fingerprint(normal: Cell, reduction: Cell) -> str:
+    canonical = {"normal": normal.to_dict(), "reduction": reduction.to_dict()}
+    payload = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
 
 
 def _expect_keys(what: str, data: Mapping[str, Any], required: set[str],

@@ -9,7 +9,7 @@
 * Split: the validation set is the LAST ``validation_size`` examples of the
   training split, the training set the examples before them. CIFAR-10 and
   CIFAR-100 default to 5,000 (45,000 / 5,000, the split of Zoph et al. 2018's
-  search; issue 4). Other tfds datasets default to 10 % of their training split
+  search). Other tfds datasets default to 10 % of their training split
   (our choice). Digits uses its own seeded stratified split (1347 / 150, with
   300 test images never read here; ``nasnet.datasets.digits``). The test split
   is never read: a ``train_split`` naming it is rejected.
@@ -52,7 +52,7 @@ import tensorflow as tf
 from nasnet import datasets
 
 #: Validation examples held out from the end of the training split by default
-#: (CIFAR: 45,000 / 5,000; Zoph et al. 2018 search, issue 4).
+#: (CIFAR: 45,000 / 5,000, as in Zoph et al. 2018's search).
 CIFAR_VALIDATION_SIZE = 5000
 DEFAULT_VALIDATION_SIZES = {"cifar10": CIFAR_VALIDATION_SIZE, "cifar100": CIFAR_VALIDATION_SIZE}
 #: Fraction of the training split held out for other tfds datasets (our choice).

@@ -2,11 +2,14 @@
 
 A ``SearchConfig`` says everything a search needs: the strategy (name and
 options), the space, the evaluator (a child-training ``ChildConfig`` with its
-``DataConfig``, or a synthetic table), the budget and how trials execute (local
-Ray workers or a cluster address, CPUs / GPUs per trial). ``get(name)`` returns
-a named experiment; ``apply_overrides(config, {"child.epochs": 2, ...})``
-changes fields by dotted key and rejects unknown keys (``strategy_options.X``
-sets one strategy option; the strategy rejects options it does not take).
+``DataConfig`` and its network's ``ClassifierConfig``, or a synthetic table),
+the budget and how trials execute (in this process, local Ray workers or a
+cluster address, CPUs / GPUs per trial). ``get(name)`` returns a named
+experiment; ``apply_overrides(config, {"child.epochs": 2, ...})`` changes
+fields by dotted key and rejects unknown keys (``strategy_options.X`` sets one
+strategy option; the strategy rejects options it does not take; the child
+network's fields the data decides, ``child_config.DERIVED_NETWORK_FIELDS``,
+are refused).
 ``run_experiment(config, workdir)`` runs (or resumes) the search and writes its
 report; ``search.py`` is the binary around it.
 
@@ -35,7 +38,8 @@ Named experiments (flags and overrides change any field):
   trial; for trying Ray set-ups and for tests.
 
 Example:
-    >>> config = apply_overrides(get("quickstart"), {"budget": 10, "child.epochs": 2})
+    >>> config = apply_overrides(get("quickstart"), {"budget": 10, "child.epochs": 2,
+    ...                          "child.network.backbone.num_conv_filters": 16})
     >>> result = run_experiment(config, "/tmp/quickstart")
 """
 
@@ -50,16 +54,19 @@ import sys
 import time
 from typing import Any, Mapping, TextIO
 
-from nasnet import config_utils, io_utils
+from nasnet import artifacts, config_utils, io_utils
 from nasnet.genotype import ALL_OPS, Op
-from search_cifar import child as child_lib
-from search_cifar import data as data_lib
-from search_cifar import report, runner, strategies, synthetic
+from search_cifar import child_config as child_lib
+from search_cifar import report, scheduler, strategies, synthetic
+from search_cifar.child_evaluator import ChildEvaluator
+from search_cifar.evaluator import CachedEvaluator
+from search_cifar.executors import InProcessExecutor
+from search_cifar.ray_executor import RayExecutor
 from search_cifar.space import NasnetCellSpace
 from search_cifar.trial_store import TrialStore
 
 EVALUATORS = ("child", "synthetic")
-CONFIG_JSON = "config.json"
+CONFIG_JSON = artifacts.CONFIG_FILE
 #: Fields that may differ when a work directory is resumed: how and how long
 #: the search runs, not what it measures.
 EXECUTION_FIELDS = ("budget", "workers", "ray_address", "cpus_per_trial", "gpus_per_trial",
@@ -163,7 +170,7 @@ class SearchConfig:
             if isinstance(value, Mapping):
                 object.__setattr__(self, name, _from_dict(cls, value, name))
         if isinstance(self.child, Mapping):
-            object.__setattr__(self, "child", _child_from_dict(self.child))
+            object.__setattr__(self, "child", child_lib.ChildConfig.from_dict(self.child))
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"name must be a non-empty string, got {self.name!r}")
         if self.strategy not in strategies.names():
@@ -211,22 +218,6 @@ class SearchConfig:
         return strategies.make(self.strategy, space or self.build_space(), seed=self.seed,
                                **self.strategy_options)
 
-    def num_random_proposals(self) -> int | None:
-        """How many first proposals the strategy draws uniformly at random (report baseline).
-
-        None: all of them (``random``); 0: none (``rl`` samples its controller).
-        """
-        options = self.strategy_options
-        if self.strategy == "random":
-            return None
-        if self.strategy == "evolution":
-            return int(options.get("population_size", 100))
-        if self.strategy == "bayesian":
-            return int(options.get("n_startup_trials", 10))
-        if self.strategy == "progressive":
-            return options.get("num_initial")
-        return 0
-
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
@@ -243,13 +234,6 @@ def _from_dict(cls, data: Mapping[str, Any], what: str):
     if unknown:
         raise ValueError(f"unknown {what} key(s) {unknown}; known: {sorted(names)}")
     return cls(**data)
-
-
-def _child_from_dict(data: Mapping[str, Any]) -> child_lib.ChildConfig:
-    data = dict(data)
-    if isinstance(data.get("data"), Mapping):
-        data["data"] = _from_dict(data_lib.DataConfig, data["data"], "child.data")
-    return _from_dict(child_lib.ChildConfig, data, "child")
 
 
 # -- named experiments ------------------------------------------------------------
@@ -324,6 +308,10 @@ def apply_overrides(config: SearchConfig, overrides: Mapping[str, Any]) -> Searc
     options = dict(config.strategy_options)
     rest: dict[str, Any] = {}
     for key, value in overrides.items():
+        derived = key.removeprefix("child.network.")
+        if key.startswith("child.network.") and derived in child_lib.DERIVED_NETWORK_FIELDS:
+            raise ValueError(f"{key} cannot be overridden: it is set from "
+                             f"{child_lib.DERIVED_NETWORK_FIELDS[derived]}")
         if key == "strategy_options":
             if not isinstance(value, Mapping):
                 raise ValueError(f"strategy_options must be a JSON object, got {value!r}")
@@ -369,18 +357,18 @@ def identity_diff(saved: Mapping[str, Any], config: SearchConfig) -> list[str]:
 
 
 # -- running ---------------------------------------------------------------------
-def _child_evaluator(config: child_lib.ChildConfig) -> child_lib.ChildEvaluator:
+def _child_evaluator(config: child_lib.ChildConfig) -> ChildEvaluator:
     """A ChildEvaluator; on Ray workers (not verbose) TensorFlow's Python warnings are
     silenced, e.g. "Gradients do not exist for variables" of a cell input that no block
     reads, which would otherwise be forwarded to the search's terminal for every child."""
     if not config.verbose:
         import logging  # noqa: PLC0415
         logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    return child_lib.ChildEvaluator(config)
+    return ChildEvaluator(config)
 
 
-def trial_function(config: SearchConfig) -> runner.EvaluatorTrial:
-    """The picklable trial function of ``config`` (the evaluator is built on the worker)."""
+def make_evaluator(config: SearchConfig) -> CachedEvaluator:
+    """The picklable evaluator of ``config`` (the real one is built where it runs)."""
     if config.evaluator == "synthetic":
         # Plain values only: a worker unpickling it must not import this module (TensorFlow).
         factory = functools.partial(synthetic.SyntheticEvaluator, num_blocks=config.space.num_blocks,
@@ -394,7 +382,7 @@ def trial_function(config: SearchConfig) -> runner.EvaluatorTrial:
         factory = functools.partial(_child_evaluator, child)
         key = json.dumps({"child": json.loads(json.dumps(dataclasses.asdict(child)))},
                          sort_keys=True)
-    return runner.EvaluatorTrial(factory, cache_key=key)
+    return CachedEvaluator(factory, cache_key=key)
 
 
 def check_data(config: SearchConfig) -> None:
@@ -417,7 +405,7 @@ def prepare_workdir(config: SearchConfig, workdir: str) -> bool:
     """
     path = os.path.join(workdir, CONFIG_JSON)
     if not os.path.exists(path):
-        if os.path.isdir(os.path.join(workdir, "trials")):
+        if os.path.isdir(os.path.join(workdir, artifacts.TRIALS_DIR)):
             raise ValueError(f"workdir {workdir!r} has trials/ but no {CONFIG_JSON}: "
                              f"not a search work directory of this binary")
         return False
@@ -442,19 +430,24 @@ def load_workdir_config(workdir: str) -> SearchConfig:
 
 
 def make_executor(config: SearchConfig):
+    """``workers=0``: this process; else Ray (embedded, or the cluster at ``ray_address``)."""
     if config.workers == 0:
-        return runner.LocalExecutor()
-    return runner.RayExecutor(address=config.ray_address, num_workers=config.workers,
-                              cpus_per_trial=config.cpus_per_trial,
-                              gpus_per_trial=config.gpus_per_trial)
+        return InProcessExecutor()
+    return RayExecutor(address=config.ray_address, num_workers=config.workers,
+                       cpus_per_trial=config.cpus_per_trial,
+                       gpus_per_trial=config.gpus_per_trial)
 
 
-def write_report(config: SearchConfig, workdir: str, trials=None) -> dict[str, Any]:
-    """``report.write_report`` for this config's workdir (all trial records by default)."""
+def write_report(config: SearchConfig, workdir: str, trials=None,
+                 strategy: strategies.Strategy | None = None) -> dict[str, Any]:
+    """``report.write_report`` for this config's workdir (all trial records by default);
+    the random baseline is the strategy's ``num_random_proposals``."""
     if trials is None:
         trials = [t for _, t in sorted(TrialStore(workdir).load_trials().items())]
+    if strategy is None:
+        strategy = config.build_strategy()
     return report.write_report(workdir, trials, top_k=config.top_k,
-                               num_random=config.num_random_proposals(), title=config.name)
+                               num_random=strategy.num_random_proposals, title=config.name)
 
 
 def validate(config: SearchConfig, workdir: str) -> bool:
@@ -477,7 +470,7 @@ def run_experiment(config: SearchConfig, workdir: str, stream: TextIO | None = N
 
     Returns:
         ``report.write_report``'s dict (``summary`` and paths) plus ``result``
-        (the runner's SearchResult), ``seconds`` (wall time) and ``resumed``.
+        (the driver's SearchResult), ``seconds`` (wall time) and ``resumed``.
     """
     stream = stream if stream is not None else sys.stdout
     start = time.monotonic()
@@ -496,13 +489,13 @@ def run_experiment(config: SearchConfig, workdir: str, stream: TextIO | None = N
           f"{executor.describe()}; workdir {workdir}"
           + (" (resuming)" if resumed else ""), file=stream, flush=True)
     try:
-        result = runner.run(strategy, trial_function(config), config.budget, executor,
-                            store=store, space=space, max_repeats=config.max_repeats,
-                            on_trial=reporter)
+        result = scheduler.run(strategy, make_evaluator(config), config.budget, executor,
+                               store=store, space=space, max_repeats=config.max_repeats,
+                               on_trial=reporter)
     finally:
         reporter.close()
         if own_executor:
             executor.close()
-    out = write_report(config, workdir, result.trials)
+    out = write_report(config, workdir, result.trials, strategy)
     out.update(result=result, seconds=time.monotonic() - start, resumed=resumed)
     return out

@@ -1,6 +1,6 @@
 """What a search shows: progress lines, TensorBoard scalars, plots, tables, pictures.
 
-During a search (``Reporter``, the runner's ``on_trial`` callback):
+During a search (``Reporter``, the driver's ``on_trial`` callback):
 
 * one progress line per finished trial::
 
@@ -27,7 +27,7 @@ Every file is written atomically.
 
 Example:
     >>> reporter = Reporter("/tmp/search", budget=30, strategy=strategy)
-    >>> runner.run(strategy, trial_fn, 30, executor, store, on_trial=reporter)
+    >>> scheduler.run(strategy, evaluator, 30, executor, store, on_trial=reporter)
     >>> reporter.close()
     >>> paths = write_report("/tmp/search", trials, top_k=5, num_random=10)
 """
@@ -42,13 +42,13 @@ import sys
 import time
 from typing import Any, Callable, Sequence, TextIO
 
-from nasnet import io_utils
+from nasnet import artifacts, io_utils
 from nasnet.genotype import Cell, Genotype
 from search_cifar.trial_store import Trial
 
-REPORT_DIR = "report"
-BEST_JSON = "best.json"
-TENSORBOARD_DIR = "tensorboard"
+REPORT_DIR = artifacts.SEARCH_REPORT_DIR
+BEST_JSON = artifacts.SEARCH_BEST_FILE
+TENSORBOARD_DIR = artifacts.TENSORBOARD_DIR
 
 
 # -- numbers ---------------------------------------------------------------------
@@ -64,9 +64,11 @@ def top_trials(trials: Sequence[Trial], k: int) -> list[Trial]:
 def summarize(trials: Sequence[Trial], num_random: int | None = None) -> dict[str, Any]:
     """Counts and rewards of a search.
 
-    ``num_random``: proposals ``id < num_random`` were drawn uniformly at random
-    (an evolution's initial population); their mean reward is the baseline the
-    best trial is compared with. None: every proposal counts as random.
+    ``num_random`` (the strategy's ``num_random_proposals``): proposals ``id <
+    num_random`` were drawn uniformly at random (an evolution's initial
+    population); their mean reward is the baseline the best trial is compared
+    with. None: every proposal counts as random (random search); 0: none does
+    (no baseline).
     """
     evaluated = [t for t in trials if t.status != "duplicate"]
     ok = ok_trials(trials)
@@ -175,7 +177,7 @@ class ScalarWriter:
 
 
 class Reporter:
-    """The runner's ``on_trial`` callback: progress line, TensorBoard, best.json.
+    """The driver's ``on_trial`` callback: progress line, TensorBoard, best.json.
 
     Args:
         workdir: the search's work directory (None: print only).
@@ -341,7 +343,7 @@ def write_report(workdir: str, trials: Sequence[Trial], *, top_k: int = 10,
     if best and best[0].genotype is not None:
         genotype = Genotype.from_dict(best[0].genotype).with_name(
             f"{title} trial {best[0].id}")
-        path = os.path.join(out_dir, "best_genotype.json")
+        path = os.path.join(out_dir, artifacts.BEST_GENOTYPE_FILE)
         genotype.save(path)
         paths["best_genotype"] = path
         if pictures:

@@ -24,6 +24,8 @@ from absl import app, flags
 if __package__ in (None, ""):  # `python search_cifar/search.py`: make the project importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from search_cifar import strategies  # noqa: E402 -- the registry of names; imports no strategy
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("experiment", "quickstart", "A named experiment (see search_cifar/"
                     "experiments.py): quickstart, quickstart_rl, nasnet_cifar10, "
@@ -38,8 +40,8 @@ flags.DEFINE_string("ray_address", None, "Join this Ray cluster (auto, host:6379
 flags.DEFINE_float("cpus_per_trial", None, "CPUs each trial requests from Ray.")
 flags.DEFINE_float("gpus_per_trial", None, "GPUs each trial requests from Ray.")
 flags.DEFINE_integer("budget", None, "Children to evaluate in total (over all resumptions).")
-flags.DEFINE_string("strategy", None, "Search strategy: random, evolution, rl, progressive, "
-                    "bayesian (another strategy than the experiment's drops its options).")
+flags.DEFINE_string("strategy", None, f"Search strategy: {', '.join(strategies.names())} "
+                    "(another strategy than the experiment's drops its options).")
 flags.DEFINE_string("data_dir", None, "Directory of prepared tfds datasets (child.data.data_dir).")
 flags.DEFINE_multi_string("config_override", [], "key=value on the SearchConfig, repeatable.")
 flags.DEFINE_bool("report_only", False, "Only regenerate the report (pictures, plot, table) "
@@ -152,5 +154,11 @@ def main(argv):
     return 0
 
 
+def run() -> None:
+    from nasnet import cli  # noqa: PLC0415
+
+    cli.run(main, "search", positional=True)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    run()

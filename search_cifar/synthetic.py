@@ -1,28 +1,30 @@
-"""A synthetic evaluator: the evaluator interface over a seeded table, no training.
+"""A synthetic evaluator: the evaluator protocol over a seeded table, no training.
 
 ``SyntheticEvaluator(num_blocks, ops, seconds=0.5).evaluate(genotype)``
-returns ``{"reward", "metrics", "error"}`` from
-``objectives.NasnetCellObjective`` (an additive-over-blocks score with a known
-optimum) after ``seconds`` of sleep that stands in for training. It imports no
-TensorFlow, so Ray workers start in a second: the ``synthetic`` experiment and
-the runner's tests use it to exercise scheduling, failures and resume.
+returns a ``Result`` whose reward is ``objectives.NasnetCellObjective``'s (an
+additive-over-blocks score with a known optimum), after ``seconds`` of sleep
+that stands in for training; ``report`` is called once, for its one "epoch".
+It imports no TensorFlow, so Ray workers start in a second: the ``synthetic``
+experiment and the driver's tests use it to exercise scheduling, failures and
+resume.
 
 Example:
     >>> ev = SyntheticEvaluator(num_blocks=3, ops=("sep_conv_3x3", "identity"))
-    >>> ev.evaluate(genotype)["reward"]
+    >>> ev.evaluate(genotype).reward
     0.61...
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from search_cifar import objectives
+from search_cifar.evaluator import Report, Result
 
 
 class SyntheticEvaluator:
-    """``evaluate(genotype, report=None)`` -> a Result-shaped dict (see the module docstring)."""
+    """``evaluate(genotype, report=None) -> Result`` (see the module docstring)."""
 
     def __init__(self, num_blocks: int, ops: Sequence[str], seconds: float = 0.0,
                  noise_sd: float = 0.02, seed: int = 0):
@@ -32,11 +34,10 @@ class SyntheticEvaluator:
         self.objective = objectives.NasnetCellObjective(num_blocks=num_blocks, ops=ops,
                                                         seed=seed, noise_sd=noise_sd)
 
-    def evaluate(self, genotype: Any, report: Callable[[int, dict], Any] | None = None
-                 ) -> dict[str, Any]:
+    def evaluate(self, genotype: Any, report: Report | None = None) -> Result:
         time.sleep(self.seconds)
-        reward = float(self.objective(genotype))
-        metrics = {"val_accuracy": reward, "epochs_completed": 1, "synthetic": True}
+        reward = self.objective.reward(genotype)
         if report is not None:
             report(1, {"epoch": 1, "val_accuracy": reward})
-        return {"reward": reward, "metrics": metrics, "error": None}
+        return Result(reward=reward, metrics={"val_accuracy": reward, "epochs_completed": 1,
+                                              "synthetic": True})

@@ -1,7 +1,7 @@
-"""Trial records and the strategy state of a search work directory.
+"""Trial records, the strategy state of a search work directory, and a search's result.
 
-One format for both search drivers, the in-process ``loop.run_search`` and the
-asynchronous Ray runner (``runner.py``)::
+What the search driver (``scheduler.py``) records and returns; the only code
+that reads or writes these files::
 
     <workdir>/trials/000000.json   one record per finished trial (``Trial``)
     <workdir>/state.json           {"format_version": 1, "strategy": strategy.get_state()}
@@ -13,6 +13,8 @@ and the state is written after every ask and every tell. So on restart each
 proposal in the saved state's ``pending`` list either has a record (the
 search died between the record and the tell: tell it the recorded reward) or
 was still running (run it again).
+
+``SearchResult``: what the driver returns, every ``Trial`` in id order.
 
 Example:
     >>> store = TrialStore("/tmp/search")
@@ -28,9 +30,12 @@ import glob
 import json
 import math
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
-from nasnet import io_utils
+from nasnet import artifacts, io_utils
+
+if TYPE_CHECKING:
+    from search_cifar.strategies.base import Strategy
 
 FORMAT_VERSION = 1
 STATUSES = ("ok", "failed", "duplicate")
@@ -45,11 +50,10 @@ class Trial:
     of the trial whose reward a duplicate reused; ``key`` is the architecture's
     identity (``space.key``: the genotype fingerprint for the NASNet space);
     ``genotype`` is ``Genotype.to_dict()`` where the space decodes.
-    ``metrics`` are what the evaluator reported (accuracy, loss, epochs, the
-    Ray node id, ...; JSON values) and ``duration`` the evaluation's wall time
-    in seconds; both None where the driver has none (duplicates, the
-    in-process loop's plain objectives). ``finished_at`` is the Unix time the
-    record was made.
+    ``metrics`` are what the evaluator reported (accuracy, loss, epochs, ...)
+    plus what the executor adds (``cpu_seconds``; on Ray the node id, host
+    and pid) and ``duration`` the evaluation's wall time in seconds; both None
+    for duplicates. ``finished_at`` is the Unix time the record was made.
     """
 
     id: int
@@ -98,14 +102,44 @@ class Trial:
         return cls(**values)
 
 
+@dataclasses.dataclass
+class SearchResult:
+    """What the search driver returns: every trial in proposal (id) order.
+
+    ``stopped`` is ``"budget"`` or ``"repeats"`` (``max_repeats`` consecutive
+    duplicates); ``num_evaluated`` counts the trials that were not duplicates.
+    """
+
+    trials: list[Trial]
+    num_evaluated: int
+    stopped: str
+    strategy: Strategy
+
+    @property
+    def evaluated(self) -> list[Trial]:
+        return [t for t in self.trials if t.status != "duplicate"]
+
+    def best(self, where: Callable[[Trial], bool] | None = None) -> Trial | None:
+        """The evaluated trial with the highest reward (the first on ties)."""
+        ok = [t for t in self.evaluated if t.status == "ok" and (where is None or where(t))]
+        return max(ok, key=lambda t: t.reward) if ok else None
+
+
+def _json_default(value: Any) -> Any:
+    """numpy scalars and arrays in metrics as JSON numbers and lists."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"a trial record cannot hold a {type(value).__name__}: {value!r}")
+
+
 def trial_path(workdir: str, trial_id: int) -> str:
-    return os.path.join(workdir, "trials", f"{trial_id:06d}.json")
+    return os.path.join(workdir, artifacts.TRIALS_DIR, f"{trial_id:06d}.json")
 
 
 def load_trials(workdir: str) -> dict[int, Trial]:
     """The trial records of a workdir, by id; ValueError naming a bad file."""
     trials = {}
-    for path in sorted(glob.glob(os.path.join(workdir, "trials", "*.json"))):
+    for path in sorted(glob.glob(os.path.join(workdir, artifacts.TRIALS_DIR, "*.json"))):
         try:
             with open(path, encoding="utf-8") as f:
                 trial = Trial.from_dict(json.load(f))
@@ -122,16 +156,17 @@ class TrialStore:
         if not isinstance(workdir, str) or not workdir:
             raise ValueError(f"workdir must be a non-empty path, got {workdir!r}")
         self.workdir = workdir
-        self.state_path = os.path.join(workdir, "state.json")
+        self.state_path = os.path.join(workdir, artifacts.SEARCH_STATE_FILE)
 
     def create(self) -> None:
-        os.makedirs(os.path.join(self.workdir, "trials"), exist_ok=True)
+        os.makedirs(os.path.join(self.workdir, artifacts.TRIALS_DIR), exist_ok=True)
 
     def load_trials(self) -> dict[int, Trial]:
         return load_trials(self.workdir)
 
     def save_trial(self, trial: Trial) -> None:
-        io_utils.atomic_write_json(trial_path(self.workdir, trial.id), trial.to_dict())
+        text = json.dumps(trial.to_dict(), indent=2, sort_keys=True, default=_json_default)
+        io_utils.atomic_write_text(trial_path(self.workdir, trial.id), text + "\n")
 
     def load_state(self) -> dict[str, Any] | None:
         """The saved strategy state, or None when there is none yet."""

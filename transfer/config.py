@@ -10,8 +10,8 @@ the optimizer and the distribution. Presets:
   offline runs and tests (our choice, not a published recipe).
 
 The two ImageNet recipes are the training notes written next to the configs
-in tensorflow/models research/slim/nets/nasnet/nasnet.py (see
-/work/shared/REFERENCE.md) plus the optimizer defaults of slim's
+in tensorflow/models research/slim/nets/nasnet/nasnet.py (``mobile_imagenet_config``,
+``large_imagenet_config`` and the notes above them) plus the optimizer defaults of slim's
 ``train_image_classifier.py``:
 
 =====================  ==========================  ==========================

@@ -1,14 +1,16 @@
 """Export a trained classifier: a SavedModel with two serving signatures, and its records.
 
-Layout of an export directory (written to a temporary sibling, then renamed,
-so a crash never leaves a half-written export)::
+Layout of an export directory (``nasnet.artifacts``; written whole through
+``nasnet.io_utils.atomic_directory``, so a crash never leaves a half-written
+export)::
 
     saved_model/        the SavedModel (no auxiliary head)
     genotype.json       the architecture (nasnet.genotype)
     config.json         the training config (transfer.config.TrainConfig)
     metrics.json        the run's final evaluation ({} when unknown)
-    export_info.json    what the model zoo records: task, input size, classes,
-                        parameters, mult-adds, signatures, preprocessing, source
+    export_info.json    nasnet.export_info.ExportInfo: task "classification", input
+                        size, classes, parameters, mult-adds, signatures, outputs,
+                        top-k and preprocessing, provenance, framework versions
 
 Signatures (``serving_default`` is ``serving_images``):
 
@@ -28,27 +30,27 @@ Example:
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
-import shutil
 
 import tensorflow as tf
 import tf_keras
 
 from nasnet import flops, io_utils, networks
+from nasnet.artifacts import (CHECKPOINT_DIR, CONFIG_FILE, EXPORT_INFO_FILE, FINAL_DIR,
+                              GENOTYPE_FILE, METRICS_FILE, SAVED_MODEL_DIR)
+from nasnet.export_info import (CLASSIFICATION, ClassificationDetails, ExportInfo,
+                                framework_versions, utc_now)
 from nasnet.genotype import Genotype
 from transfer import data, trainer
 from transfer.config import TrainConfig
 
-SAVED_MODEL_DIR = "saved_model"
-EXPORT_INFO_FILE = "export_info.json"
-GENOTYPE_FILE = "genotype.json"
-CONFIG_FILE = "config.json"
-METRICS_FILE = "metrics.json"
-SIGNATURES = ("serving_images", "serving_bytes")
-TASK = "classification"
+SIGNATURES = {"serving_images": "images: uint8 [B, H, W, 3]",
+              "serving_bytes": "images: string [B] (JPEG/PNG bytes)"}
+OUTPUTS = ("probabilities", "logits", "top_k_classes", "top_k_probabilities")
 MAX_TOP_K = 5
+#: The packages whose versions an export records.
+FRAMEWORKS = ("tensorflow", "tf-keras")
 
 
 class ClassifierServing(tf.Module):
@@ -126,17 +128,13 @@ def export_classifier(model: tf_keras.Model, genotype: Genotype, config: TrainCo
     """Writes the export directory for a float32 classifier (``build_classifier`` output).
 
     Returns the absolute export directory. Refuses an existing one unless
-    ``overwrite``; writes everything to a temporary sibling and renames it.
+    ``overwrite``; the directory appears whole or not at all.
     """
     export_dir = os.path.abspath(export_dir)
     if os.path.exists(export_dir) and not overwrite:
         raise ValueError(f"export directory {export_dir!r} already exists "
                          f"(pass overwrite=True / --overwrite to replace it)")
-    parent = os.path.dirname(export_dir)
-    os.makedirs(parent, exist_ok=True)
-    tmp = os.path.join(parent, f".{os.path.basename(export_dir)}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with io_utils.atomic_directory(export_dir, overwrite=overwrite) as tmp:
         inference = networks.inference_model(model)
         size = config.model.image_size
         module = ClassifierServing(inference, size, config.data.preprocessing,
@@ -148,38 +146,27 @@ def export_classifier(model: tf_keras.Model, genotype: Genotype, config: TrainCo
         genotype.save(os.path.join(tmp, GENOTYPE_FILE))
         io_utils.atomic_write_text(os.path.join(tmp, CONFIG_FILE), config.to_json() + "\n")
         io_utils.atomic_write_json(os.path.join(tmp, METRICS_FILE), metrics or {})
-        info = {
-            "task": TASK,
-            "architecture": genotype.name or "custom",
-            "genotype_fingerprint": genotype.fingerprint(),
-            "size": config.model.backbone.size,
-            "input_size": [size, size, 3],
-            "num_classes": config.model.num_classes,
-            "parameters": int(inference.count_params()),
-            "mult_adds": (int(flops.count_mult_adds(inference, (size, size, 3)))
-                          if count_mult_adds else None),
-            "signatures": {"serving_images": "images: uint8 [B, H, W, 3]",
-                           "serving_bytes": "images: string [B] (JPEG/PNG bytes)"},
-            "outputs": ["probabilities", "logits", "top_k_classes", "top_k_probabilities"],
-            "top_k": min(MAX_TOP_K, config.model.num_classes),
-            "preprocessing": config.data.preprocessing,
-            "dataset": config.data.dataset,
-            "source_run": source_run,
-            "checkpoint": checkpoint,
-            "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
-                timespec="seconds"),
-        }
-        io_utils.atomic_write_json(os.path.join(tmp, EXPORT_INFO_FILE), info)
-        old = None
-        if os.path.exists(export_dir):
-            old = os.path.join(parent, f".{os.path.basename(export_dir)}.old-{os.getpid()}")
-            os.replace(export_dir, old)
-        os.replace(tmp, export_dir)
-        if old:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        info = ExportInfo(
+            task=CLASSIFICATION,
+            architecture=genotype.name or "custom",
+            genotype_fingerprint=genotype.fingerprint(),
+            size=config.model.backbone.size,
+            input_size=(size, size, 3),
+            num_classes=config.model.num_classes,
+            parameters=int(inference.count_params()),
+            mult_adds=(int(flops.count_mult_adds(inference, (size, size, 3)))
+                       if count_mult_adds else None),
+            signatures=SIGNATURES,
+            outputs=OUTPUTS,
+            dataset=config.data.dataset,
+            source_run=source_run,
+            checkpoint=checkpoint,
+            created_at=utc_now(),
+            framework_versions=framework_versions(FRAMEWORKS),
+            classification=ClassificationDetails(
+                top_k=min(MAX_TOP_K, config.model.num_classes),
+                preprocessing=config.data.preprocessing))
+        info.save(os.path.join(tmp, EXPORT_INFO_FILE))
     return export_dir
 
 
@@ -211,7 +198,7 @@ def export_from_workdir(workdir: str, export_dir: str, *, checkpoint: str | None
         checkpoint = trainer.final_checkpoint(workdir) or trainer.latest_backup(workdir)
         if checkpoint is None:
             raise ValueError(f"work directory {workdir!r} has no checkpoint yet (neither "
-                             f"{trainer.FINAL_DIR}/ nor {trainer.CHECKPOINT_DIR}/): train first")
+                             f"{FINAL_DIR}/ nor {CHECKPOINT_DIR}/): train first")
     metrics = {}
     metrics_path = os.path.join(workdir, METRICS_FILE)
     if os.path.isfile(metrics_path) and checkpoint == trainer.final_checkpoint(workdir):

@@ -14,10 +14,10 @@ same ``--workdir`` continues the run from its latest checkpoint.
     bazel run //transfer:train -- --preset=digits_tiny --strategy=mirrored \\
         --num_cpu_devices=2 --workdir=out/digits --export_dir=out/digits/export
 
-Exit status 0 on success, 1 with a one-line reason on bad input (unknown
-genotype, missing dataset, invalid override, ...). The work directory must be
-on a local or mounted file system (the run's records are written with atomic
-renames; ``gs://`` paths are not supported).
+Exit status (``nasnet.cli``): 0 on success; 2 with a one-line reason on bad
+input (unknown genotype, missing dataset, invalid override, a size the cells
+do not fit, ...), checked before anything is written; 130 on Ctrl-C (run the
+same command to continue from the latest checkpoint).
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ import json
 import os
 import sys
 
-if __name__ == "__main__":
-    # Run as a script: the repository root, not this package's directory (whose
-    # module names could shadow others), goes first on sys.path.
+if __package__ in (None, ""):  # `python transfer/train.py`: the repository root goes first
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from absl import app, flags, logging
+from absl import flags
+
+from nasnet import cli
 
 FLAGS = flags.FLAGS
 
@@ -67,30 +67,24 @@ flags.DEFINE_integer("testing_kill_at_step", None,
                      "testing aid: SIGKILL this process after this step (simulated preemption)")
 
 
-def _path(path: str | None) -> str | None:
-    """Relative paths are relative to where the user ran `bazel run` (or the cwd)."""
-    if not path or os.path.isabs(path) or "://" in path:
-        return path
-    return os.path.join(os.environ.get("BUILD_WORKING_DIRECTORY", os.getcwd()), path)
-
-
 def build_config():
     """Flags -> TrainConfig (pure Python: runs no TensorFlow op)."""
+    from nasnet.artifacts import ZOO_PREFIX
     from transfer import config as config_lib
 
     if FLAGS.config:
-        config = config_lib.TrainConfig.load(_path(FLAGS.config))
+        config = config_lib.TrainConfig.load(cli.user_path(FLAGS.config))
     else:
         config = config_lib.preset(FLAGS.preset)
     if FLAGS.size:
         config = config_lib.with_size(config, FLAGS.size)
     overrides = {}
     genotype = FLAGS.genotype
-    if genotype and not genotype.startswith("zoo:") and os.path.exists(_path(genotype)):
-        genotype = _path(genotype)
+    if genotype and not genotype.startswith(ZOO_PREFIX) and os.path.exists(cli.user_path(genotype)):
+        genotype = cli.user_path(genotype)
     simple = {"genotype": genotype, "model.image_size": FLAGS.image_size,
-              "data.dataset": FLAGS.dataset, "data.data_dir": _path(FLAGS.data_dir),
-              "data.manual_dir": _path(FLAGS.manual_dir), "strategy": FLAGS.strategy,
+              "data.dataset": FLAGS.dataset, "data.data_dir": cli.user_path(FLAGS.data_dir),
+              "data.manual_dir": cli.user_path(FLAGS.manual_dir), "strategy": FLAGS.strategy,
               "tpu_address": FLAGS.tpu_address,
               "per_replica_batch_size": FLAGS.per_replica_batch_size,
               "train_steps": FLAGS.train_steps, "steps_per_loop": FLAGS.steps_per_loop,
@@ -104,7 +98,8 @@ def build_config():
     return config_lib.apply_overrides(config, overrides)
 
 
-def run() -> int:
+def main(argv: list[str]) -> int:
+    del argv  # no positional arguments (cli.run refuses them)
     if FLAGS.num_cpu_devices:
         from transfer import distribute
         distribute.configure_cpu_devices(FLAGS.num_cpu_devices)
@@ -113,7 +108,7 @@ def run() -> int:
         print(config.to_json())
         return 0
     if not FLAGS.workdir:
-        raise ValueError("--workdir is required")
+        raise cli.UsageError("--workdir is required")
     from transfer import distribute, export, trainer
 
     # First TensorFlow work: multi-worker strategies must exist before any op runs.
@@ -121,28 +116,21 @@ def run() -> int:
     callbacks = []
     if FLAGS.testing_kill_at_step:
         callbacks.append(trainer.KillAtStep(FLAGS.testing_kill_at_step))
-    result = trainer.train(config, _path(FLAGS.workdir), strategy=strategy,
-                           callbacks=callbacks, zoo_dir=_path(FLAGS.zoo_dir), verbose=0)
+    result = trainer.train(config, cli.user_path(FLAGS.workdir), strategy=strategy,
+                           callbacks=callbacks, zoo_dir=cli.user_path(FLAGS.zoo_dir), verbose=0)
     summary = {k: result.metrics[k] for k in ("top1", "top5", "loss", "final_step")
                if k in result.metrics}
     print(f"trained {result.workdir}: " + json.dumps(summary, sort_keys=True))
     if FLAGS.export_dir and distribute.is_chief(strategy):
-        path = export.export_from_workdir(result.workdir, _path(FLAGS.export_dir),
+        path = export.export_from_workdir(result.workdir, cli.user_path(FLAGS.export_dir),
                                           overwrite=True)
         print(f"exported {path}")
     return 0
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    try:
-        return run()
-    except ValueError as e:  # bad input: one clear line, non-zero exit
-        logging.debug("train failed", exc_info=True)
-        print(f"train: error: {e}", file=sys.stderr)
-        return 1
+def run() -> None:
+    cli.run(main, "train")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run()

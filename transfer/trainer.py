@@ -44,32 +44,25 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import os
 import shutil
 import signal
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import tensorflow as tf
 import tf_keras
 
-from nasnet import io_utils, networks
+from nasnet import genotype_source, io_utils, networks
+from nasnet.artifacts import (CHECKPOINT_DIR, CHIEF_CHECKPOINT_DIR, CONFIG_FILE, EVENTS_FILE,
+                              FINAL_CHECKPOINT_PREFIX, FINAL_DIR, GENOTYPE_FILE, METRICS_FILE,
+                              TENSORBOARD_DIR)
 from nasnet.cell import DropPathSchedule
 from nasnet.genotype import Genotype
-from transfer import data, distribute, genotype_source
+from transfer import data, distribute
 from transfer.config import TrainConfig, apply_overrides
 
 log = logging.getLogger(__name__)
-
-CONFIG_FILE = "config.json"
-GENOTYPE_FILE = "genotype.json"
-EVENTS_FILE = "events.jsonl"
-METRICS_FILE = "metrics.json"
-CHECKPOINT_DIR = "checkpoints"
-FINAL_DIR = "final"
-FINAL_PREFIX = "ckpt"
-TENSORBOARD_DIR = "tensorboard"
 
 #: Config fields that define the run's model and schedule; a work directory
 #: refuses to resume with different values.
@@ -112,12 +105,12 @@ class TrainResult:
 
 def latest_backup(workdir: str) -> str | None:
     """The newest BackupAndRestore checkpoint prefix of a work directory, or None."""
-    return tf.train.latest_checkpoint(os.path.join(workdir, CHECKPOINT_DIR, "chief"))
+    return tf.train.latest_checkpoint(os.path.join(workdir, CHIEF_CHECKPOINT_DIR))
 
 
 def final_checkpoint(workdir: str) -> str | None:
     """The final-weights checkpoint prefix of a finished run, or None."""
-    prefix = os.path.join(workdir, FINAL_DIR, FINAL_PREFIX)
+    prefix = os.path.join(workdir, FINAL_DIR, FINAL_CHECKPOINT_PREFIX)
     return prefix if os.path.exists(prefix + ".index") else None
 
 
@@ -311,21 +304,18 @@ class _precision:
 
 def _write_final_weights(model: tf_keras.Model, workdir: str, chief: bool, worker: str) -> None:
     """All workers save (reading synced variables needs every worker); the chief's
-    copy lands atomically in ``final/`` (temp directory, then rename)."""
+    copy lands atomically in ``final/`` (``io_utils.atomic_directory``), the other
+    workers' copies go to temporary directories that are deleted."""
     ckpt = tf.train.Checkpoint(model=model)
-    tmp = os.path.join(workdir, f".final.tmp-{worker}-{os.getpid()}")
-    ckpt.write(os.path.join(tmp, FINAL_PREFIX))
-    if not chief:
-        shutil.rmtree(tmp, ignore_errors=True)
+    if chief:
+        with io_utils.atomic_directory(os.path.join(workdir, FINAL_DIR), overwrite=True) as tmp:
+            ckpt.write(os.path.join(tmp, FINAL_CHECKPOINT_PREFIX))
         return
-    final = os.path.join(workdir, FINAL_DIR)
-    old = None
-    if os.path.exists(final):
-        old = final + f".old-{os.getpid()}"
-        os.replace(final, old)
-    os.replace(tmp, final)
-    if old:
-        shutil.rmtree(old, ignore_errors=True)
+    tmp = os.path.join(workdir, f".final.tmp-{worker}-{os.getpid()}")
+    try:
+        ckpt.write(os.path.join(tmp, FINAL_CHECKPOINT_PREFIX))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # -- the run ----------------------------------------------------------------------
@@ -341,7 +331,7 @@ def train(config: TrainConfig, workdir: str, *, genotype: Genotype | None = None
         workdir: the run's directory; an earlier run of the same model there is
             continued from its latest checkpoint.
         genotype: the architecture; None resolves ``config.genotype``
-            (``transfer.genotype_source``).
+            (``nasnet.genotype_source``).
         strategy: None makes ``config.strategy`` (create it first thing in a
             process for ``multi_worker_mirrored``).
         callbacks: extra Keras callbacks, run after the built-in ones.
@@ -356,6 +346,8 @@ def train(config: TrainConfig, workdir: str, *, genotype: Genotype | None = None
     image_size = config.model.image_size
     info = data.dataset_info(config.data, image_size)
     config = apply_overrides(config, {"model.num_classes": int(info.num_classes)})
+    # Everything that can fail without training fails here, before the first write.
+    config.model.backbone.filters_for(genotype)  # the size fits the cells' concat widths
     workdir = os.path.abspath(workdir)
     chief = distribute.is_chief(strategy)
     worker = distribute.worker_id(strategy)

@@ -1,6 +1,15 @@
-"""Search strategies behind one ask/tell interface (see ``base.py``).
+"""Search strategies behind one ask/tell interface (see ``base.py``), made by name.
 
-Importing this package registers every strategy:
+``MODULES`` is the registry: strategy name -> the module of this package that
+defines it (a ``base.Strategy`` subclass with that ``name``, decorated with
+``@registry.register``). Adding a strategy is its module plus one line here;
+``names()``, ``make()``, the search binary's ``--strategy`` help and the
+experiments' validation all read this registry. A module is imported the
+first time its strategy is made, so listing the names costs nothing (the RL
+controller's module imports TensorFlow); a module that fails to import is an
+error, raised as is, never skipped.
+
+Registered:
 
 * ``random``: uniform sampling, the baseline (``random_search.py``);
 * ``evolution``: regularized (aging) evolution, Real et al. 2019 (``evolution.py``);
@@ -18,19 +27,16 @@ Example:
 
 from __future__ import annotations
 
-import importlib
+from search_cifar.strategies.base import Proposal, Strategy
+from search_cifar.strategies.registry import make, names, register, strategy_class
 
-from search_cifar.strategies.base import Proposal, Strategy, make, names, register
+__all__ = ["MODULES", "Proposal", "Strategy", "make", "names", "register", "strategy_class"]
 
-__all__ = ["Proposal", "Strategy", "make", "names", "register"]
-
-_MODULES = ("random_search", "evolution", "progressive", "bayesian", "rl_controller")
-
-for _module in _MODULES:
-    try:
-        importlib.import_module(f"{__name__}.{_module}")
-    except ModuleNotFoundError as _e:
-        # Only a module that does not exist yet is skipped (strategies are
-        # written in parallel); an import error inside one is a real bug.
-        if _e.name != f"{__name__}.{_module}":
-            raise
+#: Strategy name -> its module in this package (the registry; see the module docstring).
+MODULES: dict[str, str] = {
+    "random": "random_search",
+    "evolution": "evolution",
+    "rl": "rl_controller",
+    "progressive": "progressive",
+    "bayesian": "bayesian",
+}

@@ -26,6 +26,12 @@ Contract:
       generator derived from ``(seed, call number)``, so ``sample`` never
       changes what ``ask`` proposes next, and the call count is in the state.
 
+A strategy also says how many of its first proposals are uniform random draws
+of the whole space (``num_random_proposals``), the baseline a search report
+compares the strategy's later proposals with.
+
+Strategies are made by name through ``registry.py``.
+
 Helpers for implementations: ``new_rng(seed, *stream)`` (numpy
 ``Generator(PCG64)``), ``rng_state`` / ``restore_rng`` (its JSON-serialisable
 state) and ``random_choices``.
@@ -40,7 +46,6 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import inspect
 import json
 from typing import Any, Callable, ClassVar, Protocol, Sequence
 
@@ -144,6 +149,13 @@ class Strategy(abc.ABC):
         """``num`` full-length points of the current policy (default: uniform), from ``rng``."""
         return [random_choices(rng, self.space.num_choices) for _ in range(num)]
 
+    @property
+    def num_random_proposals(self) -> int | None:
+        """How many first proposals (ids ``0 .. n-1``) are uniform random draws of the
+        whole space: a search's random baseline. None: every proposal is (random
+        search); 0 (the default): none is, so a report shows no random baseline."""
+        return 0
+
     def _options(self) -> dict[str, Any]:
         """The constructor options that shape the algorithm (JSON values).
 
@@ -219,20 +231,19 @@ class Strategy(abc.ABC):
             raise ValueError(
                 f"state was saved for space {state.get('space')!r}, not "
                 f"{self.space.signature()!r}")
-        # States written before options were recorded have no "options" key.
-        if "options" in state and _json_value(state["options"]) != _json_value(self._options()):
+        missing = sorted({"options", "seed", "next_id", "pending", "algorithm"} - set(state))
+        if missing:
+            raise ValueError(f"strategy state is missing key(s) {missing}")
+        if _json_value(state["options"]) != _json_value(self._options()):
             raise ValueError(
                 f"state was saved with {self.name!r} options {state['options']!r}, "
                 f"not {self._options()!r}")
-        missing = sorted({"next_id", "pending", "algorithm"} - set(state))
-        if missing:
-            raise ValueError(f"strategy state is missing key(s) {missing}")
         pending = {p.id: p for p in map(Proposal.from_dict, state["pending"])}
         if not isinstance(state["algorithm"], dict):
             raise ValueError(f"strategy state 'algorithm' must be a dict, got {state['algorithm']!r}")
         old_seed = self.seed
         # The saved run's seed: generators derived from it (new_rng(seed, ...)) must match.
-        self.seed = int(state.get("seed", self.seed))
+        self.seed = int(state["seed"])
         try:
             self._set_algorithm_state(state["algorithm"])
         except (KeyError, TypeError, IndexError) as e:
@@ -250,32 +261,3 @@ class Strategy(abc.ABC):
 def _json_value(value: Any) -> Any:
     """``value`` as it reads back from JSON (tuples become lists, ...)."""
     return json.loads(json.dumps(value))
-
-
-_REGISTRY: dict[str, type[Strategy]] = {}
-
-
-def register(cls: type[Strategy]) -> type[Strategy]:
-    """Class decorator: makes ``cls`` available to ``make(cls.name, ...)``."""
-    if not cls.name:
-        raise ValueError(f"{cls.__name__} has no name")
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def names() -> list[str]:
-    return sorted(_REGISTRY)
-
-
-def make(name: str, space: SpaceLike, seed: int = 0, **options: Any) -> Strategy:
-    """Builds the strategy called ``name``; options are its keyword arguments."""
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown strategy {name!r}; known: {names()}")
-    cls = _REGISTRY[name]
-    params = inspect.signature(cls.__init__).parameters
-    allowed = {p for p in params if p not in ("self", "space", "seed")}
-    unknown = sorted(set(options) - allowed)
-    if unknown:
-        raise ValueError(
-            f"strategy {name!r} does not take option(s) {unknown}; it takes {sorted(allowed)}")
-    return cls(space, seed=seed, **options)

@@ -43,7 +43,7 @@ import optuna
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
 
-from search_cifar.strategies import base
+from search_cifar.strategies import base, registry
 
 SAMPLERS = ("tpe", "gp")
 
@@ -51,7 +51,7 @@ _STATES = {"running": TrialState.RUNNING, "complete": TrialState.COMPLETE,
            "fail": TrialState.FAIL}
 
 
-@base.register
+@registry.register
 class BayesianOptimization(base.Strategy):
     """Optuna TPE or GP sampler over the categorical decisions.
 
@@ -93,6 +93,11 @@ class BayesianOptimization(base.Strategy):
         self._trial_of: dict[int, int] = {}  # proposal id -> trial number
         self._num_asks = 0
         self._study: optuna.Study | None = None
+
+    @property
+    def num_random_proposals(self) -> int:
+        """Optuna's start-up trials, drawn by its random sampler."""
+        return self.n_startup_trials
 
     def _options(self) -> dict[str, Any]:
         return {"sampler": self.sampler, "n_startup_trials": self.n_startup_trials,

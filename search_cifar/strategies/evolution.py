@@ -40,13 +40,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from search_cifar.strategies import base
+from search_cifar.strategies import base, registry
 
 #: Mutation groups of a block-structured space (its ``decision_kinds()``).
 _GROUPS = {"input": "hidden_state", "op": "op", "combine": "op"}
 
 
-@base.register
+@registry.register
 class RegularizedEvolution(base.Strategy):
     """Aging evolution with tournament selection.
 
@@ -93,6 +93,11 @@ class RegularizedEvolution(base.Strategy):
                     by_group.setdefault(_GROUPS.get(kind, kind), []).append(i)
             return [by_group[g] for g in sorted(by_group)]
         return [mutable] if mutable else []
+
+    @property
+    def num_random_proposals(self) -> int:
+        """The initial population: P uniform random architectures."""
+        return self.population_size
 
     def _options(self) -> dict[str, Any]:
         return {"population_size": self.population_size,

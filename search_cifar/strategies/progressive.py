@@ -60,7 +60,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from search_cifar.strategies import base
+from search_cifar.strategies import base, registry
 
 Choices = tuple[int, ...]
 
@@ -127,7 +127,7 @@ class MLPEnsemble:
         return out[..., 0].mean(axis=0) * self._y_std + self._y_mean
 
 
-@base.register
+@registry.register
 class ProgressiveSearch(base.Strategy):
     """PNAS on a block-structured space.
 
@@ -173,6 +173,13 @@ class ProgressiveSearch(base.Strategy):
         self._stage_ids: list[int] = []      # proposal ids asked in this stage
         self._asked: set[Choices] = set()
         self._data: list[tuple[Choices, float | None]] = []  # in tell order
+
+    @property
+    def num_random_proposals(self) -> int:
+        """0: stage 1's ``num_initial`` proposals are sampled uniformly, but they are
+        1-block cells, smaller networks than the search's result, so their rewards
+        are no baseline for it."""
+        return 0
 
     def _options(self) -> dict[str, Any]:
         return {"beam_size": self.beam_size, "num_initial": self.num_initial,
@@ -307,7 +314,7 @@ class ProgressiveSearch(base.Strategy):
             self._asked.add(choices)
             return choices
         # Nothing unseen left to propose (a tiny or exhausted space): a uniform
-        # full cell, which the search loop recognises as a repeat.
+        # full cell, which the search driver recognises as a repeat.
         return base.random_choices(base.new_rng(self.seed, self._stage, self._next_id),
                                    self.space.num_choices)
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from search_cifar.strategies import base
+from search_cifar.strategies import base, registry
 
 
-@base.register
+@registry.register
 class RandomSearch(base.Strategy):
     """Uniform sampling over the full-length choice tuples of the space."""
 
@@ -29,6 +29,11 @@ class RandomSearch(base.Strategy):
         self._rng = base.new_rng(self.seed)
         self._num_told = 0
         self._num_failed = 0
+
+    @property
+    def num_random_proposals(self) -> None:
+        """Every proposal is uniform at random."""
+        return None
 
     def _propose(self) -> tuple[int, ...]:
         return base.random_choices(self._rng, self.space.num_choices)

@@ -15,9 +15,9 @@ behaviour log-probability is kept as a float per outstanding proposal. Asks may
 run ahead of tells and tells may arrive in any order.
 
 Options come from a named preset (``PRESETS``) and may be overridden one by one.
-The presets and where each number comes from (labels as in
-``shared/REFERENCE.md``: [code] read in the source, [2nd] secondary source,
-[unverified] remembered from the paper, [ours] chosen here):
+The presets and where each number comes from (labels: [code] read in the
+named reference source, [2nd] confirmed by a secondary source, [unverified]
+remembered from the paper and not checked, [ours] chosen here):
 
 * ``"default"`` [ours]: tuned to learn within 100-200 queries (see
   ``RLConfig``'s field defaults, which are this preset). NAS-Bench-101 (Ying
@@ -29,8 +29,8 @@ The presets and where each number comes from (labels as in
   step does not depend on the reward's units), and novel proposals: an
   architecture already asked is drawn again (see ``max_resamples``). Without
   the last, the policy concentrates on one architecture within ~100 rewards
-  and a de-duplicating search loop (``search_cifar/loop.py``) stops on
-  repeats. Tuned on ``objectives.InteractionObjective`` (6 x 5) and checked
+  and the de-duplicating search driver (``search_cifar/scheduler.py``)
+  stops on repeats. Tuned on ``objectives.InteractionObjective`` (6 x 5) and checked
   on ``NasnetCellObjective``, 20 seeds each; the figures are in
   ``benchmarks/search_strategies.py``'s table.
 * ``"nasnet"``: Zoph et al. 2018: PPO, 100 units, lr 3.5e-4, entropy 1e-5,
@@ -40,12 +40,12 @@ The presets and where each number comes from (labels as in
   [2nd]; their LSTM has 2 layers of 35 units [2nd], ours is one layer of 35.
   Baseline decay [ours].
 * ``"enas"``: ENAS reference code (melodyguan/enas, cifar10_micro_search.sh and
-  micro_controller.py) [code]: REINFORCE, 64 units (REFERENCE.md), Adam 0.0035,
+  micro_controller.py) [code]: REINFORCE, 64 units (``controller_lstm_size``), Adam 0.0035,
   entropy weight 1e-4, tanh constant 1.10, baseline decay 0.99. Two
   differences from that code, in every preset: ENAS adds the (stopped-gradient)
   entropy to the reward and moves its baseline before computing the
   advantage; here the entropy bonus is a term of the loss and the advantage
-  uses the baseline before this reward (as the issue asks). ENAS's extra
+  uses the baseline before this reward (the textbook REINFORCE baseline). ENAS's extra
   division of op logits (op_tanh_reduce 2.5) has no equivalent: our decisions
   are not typed.
 
@@ -69,8 +69,9 @@ from typing import Any
 
 import numpy as np
 
-from search_cifar.strategies.base import (Proposal, SpaceLike, Strategy, new_rng, register,
-                                          restore_rng, rng_state)
+from search_cifar.strategies.base import (Proposal, SpaceLike, Strategy, new_rng, restore_rng,
+                                          rng_state)
+from search_cifar.strategies.registry import register
 from search_cifar.strategies.controller_model import Adam, Controller, clip_by_global_norm
 
 ALGORITHMS = ("reinforce", "ppo")
@@ -197,7 +198,7 @@ PRESETS: dict[str, RLConfig] = {
     "nas_rl": RLConfig(algorithm="reinforce", units=35, learning_rate=6e-4, entropy_weight=0.0,
                        baseline_decay=0.95, reward_transform="cube", batch_size=1,
                        normalize_advantages=False, max_resamples=0),
-    # ENAS reference code [code] (64 units from REFERENCE.md).
+    # ENAS reference code [code] (cifar10_micro_search.sh: controller_lstm_size=64).
     "enas": RLConfig(algorithm="reinforce", units=64, learning_rate=0.0035,
                      entropy_weight=1e-4, baseline_decay=0.99, tanh_constant=1.10,
                      batch_size=1, normalize_advantages=False, max_resamples=0),

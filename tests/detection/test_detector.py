@@ -16,8 +16,11 @@ import tensorflow as tf
 import tf_keras
 from official.core import task_factory
 
-from detection import backbone, configs, evaluate_lib, export_lib, shapes, tfrecords, weights
+from detection import (backbone, configs, evaluate_lib, export_lib, serving, shapes, tfrecords,
+                       weights)
 from detection import task as detection_task  # noqa: F401  (registers the task)
+from model_zoo import registry
+from nasnet.export_info import ExportInfo
 
 OVERRIDES = {
     "task": {
@@ -70,7 +73,7 @@ def test_train_step_and_inference_step(setup):
     after = [w.numpy() for w in model.backbone.trainable_weights[:3]]
     assert any(not np.array_equal(a, b) for a, b in zip(before, after))
 
-    module = export_lib.serving_module(params, model=model)
+    module = serving.serving_module(params, model=model)
     pixels = tf.cast(tf.random.uniform([2, 48, 80, 3], 0, 255), tf.uint8)
     out = module.serve(pixels)
     assert out["detection_boxes"].shape == (2, 5, 4)
@@ -96,11 +99,20 @@ def test_export_matches_the_model_and_enters_the_zoo(setup):
         annotation_file=os.path.join(setup["data_dir"], "instances_val.json"))
     info = json.load(open(os.path.join(export_dir, "export_info.json")))
     assert info["task"] == "detection" and info["architecture"] == "amoebanet_a"
-    assert info["categories"] == {"1": "rectangle", "2": "ellipse", "3": "triangle"}
+    assert info["detection"]["categories"] == {"1": "rectangle", "2": "ellipse", "3": "triangle"}
+    typed = ExportInfo.load(os.path.join(export_dir, "export_info.json"))
+    assert typed.genotype_fingerprint == model.backbone.genotype.fingerprint()
+    assert typed.input_size == (64, 64, 3) and typed.outputs == serving.OUTPUTS
+    assert typed.parameters == model.count_params()
+    assert typed.num_classes == params.task.model.num_classes
+    assert typed.framework_versions["tensorflow"] == tf.__version__
+    assert sorted(os.listdir(export_dir)) == ["config.json", "export_info.json", "genotype.json",
+                                              "label_map.json", "metrics.json", "params.yaml",
+                                              "saved_model"]
     assert json.load(open(os.path.join(export_dir, "metrics.json")))["AP50"] == 0.5
 
-    saved = evaluate_lib.saved_model_detector(export_dir)
-    memory = export_lib.serving_module(params, model=model)
+    saved = serving.saved_model_detector(export_dir)
+    memory = serving.serving_module(params, model=model)
     pixels = np.random.default_rng(0).integers(0, 255, (1, 64, 64, 3)).astype(np.uint8)
     expected = memory.serve(tf.constant(pixels))
     got = saved(pixels)
@@ -111,7 +123,7 @@ def test_export_matches_the_model_and_enters_the_zoo(setup):
 
     with pytest.raises(ValueError, match="already exists"):
         export_lib.export_detector(params, checkpoint, export_dir)
-    manifest = export_lib.register(export_dir, "tiny_amoeba_fpn", str(root / "zoo"))
+    manifest = registry.Zoo(str(root / "zoo")).add(export_dir, "tiny_amoeba_fpn")
     assert manifest.task == "detection" and manifest.metrics["AP50"] == 0.5
 
     # The zoo entry initialises a backbone (weights only), through the task's initialize.
@@ -141,7 +153,7 @@ def test_export_refuses_bad_input_before_building(setup, tmp_path):
         export_lib.export_detector(other, "unused", str(tmp_path / "e"))
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no checkpoint in directory"):
-        export_lib.restore(setup["model"], str(tmp_path / "empty"), params)
+        serving.restore(setup["model"], str(tmp_path / "empty"), params)
     assert not (tmp_path / "e").exists()
 
 
@@ -156,7 +168,7 @@ def test_checkpoint_of_another_backbone_is_refused_without_metrics(setup):
     with open(bad_dir / "checkpoint", "w") as f:
         f.write('model_checkpoint_path: "ckpt-3"\n')
     out = root / "eval_bad"
-    detector = evaluate_lib.CheckpointDetector(params, model=model)
+    detector = serving.CheckpointDetector(params, model=model)
     with pytest.raises(ValueError, match="load.checkpoint. first"):
         detector(np.zeros((1, 64, 64, 3), np.uint8))
     with pytest.raises(ValueError, match="no checkpoint in"):
@@ -169,4 +181,4 @@ def test_checkpoint_of_another_backbone_is_refused_without_metrics(setup):
             os.path.join(setup["data_dir"], "images", "val"), str(out), detector=detector)
     assert not out.exists()
     with pytest.raises(ValueError, match="no checkpoint at"):
-        export_lib.restore(model, str(root / "nothing" / "ckpt-1"), params)
+        serving.restore(model, str(root / "nothing" / "ckpt-1"), params)

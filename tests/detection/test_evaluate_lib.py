@@ -1,4 +1,5 @@
-"""COCO scoring: equals pycocotools' COCOeval, perfect detections give AP 1, bad input fails."""
+"""COCO scoring: equals pycocotools' COCOeval, perfect detections give AP 1, bad input fails;
+a detector run over an image directory; checkpoint steps."""
 
 import contextlib
 import io
@@ -12,7 +13,7 @@ from PIL import Image
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from detection import evaluate_lib
+from detection import coco_data, evaluate_lib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from detection_helpers import perfect_detections, tiny_coco, write_json  # noqa: E402
@@ -105,52 +106,13 @@ def test_bad_detections_are_clear_errors_without_metrics(gt_file, tmp_path, dete
     assert not out.exists()
 
 
-def test_bad_files(gt_file, tmp_path):
-    with pytest.raises(ValueError, match="annotation file .* does not exist"):
-        evaluate_lib.evaluate_detections_file(str(tmp_path / "nope.json"), gt_file)
-    bad = tmp_path / "bad.json"
-    bad.write_text("{not json")
-    with pytest.raises(ValueError, match="not readable JSON"):
-        evaluate_lib.load_ground_truth(str(bad))
-    bad.write_text(json.dumps({"images": []}))
-    with pytest.raises(ValueError, match="not in COCO instances format"):
-        evaluate_lib.load_ground_truth(str(bad))
-    bad.write_text(json.dumps({"images": [], "annotations": [], "categories": []}))
-    with pytest.raises(ValueError, match="lists no images"):
-        evaluate_lib.load_ground_truth(str(bad))
-    with pytest.raises(ValueError, match="detections file .* does not exist"):
-        evaluate_lib.load_detections(str(tmp_path / "none.json"))
-    bad.write_text("[{")
-    with pytest.raises(ValueError, match="detections file .* is not readable JSON"):
-        evaluate_lib.load_detections(str(bad))
-
-
-def test_detections_from_outputs_converts_boxes_and_drops_unknown_classes():
-    outputs = {"detection_boxes": np.array([[[10, 20, 30, 60], [0, 0, 5, 5], [1, 1, 2, 2]]],
-                                           np.float32),
-               "detection_classes": np.array([[2, 9, 1]]),
-               "detection_scores": np.array([[0.9, 0.8, 0.1]], np.float32),
-               "num_detections": np.array([2])}
-    dets = evaluate_lib.detections_from_outputs([42], outputs, {1, 2})
-    assert dets == [{"image_id": 42, "category_id": 2, "bbox": [20.0, 10.0, 40.0, 20.0],
-                     "score": 0.9}]
-
-
-def test_batches_group_same_sizes():
-    items = [(1, np.zeros((4, 4, 3))), (2, np.zeros((4, 4, 3))), (3, np.zeros((5, 4, 3))),
-             (4, np.zeros((4, 4, 3))), (5, np.zeros((4, 4, 3))), (6, np.zeros((4, 4, 3)))]
-    got = [(ids, b.shape) for ids, b in evaluate_lib.batches(items, 2)]
-    assert got == [([1, 2], (2, 4, 4, 3)), ([3], (1, 5, 4, 3)), ([4, 5], (2, 4, 4, 3)),
-                   ([6], (1, 4, 4, 3))]
-
-
 def test_run_detector_over_an_image_directory(gt_file, tmp_path):
     data = json.load(open(gt_file))
     images = tmp_path / "images"
     images.mkdir()
     for im in data["images"]:
         Image.new("RGB", (im["width"], im["height"]), (9, 9, 9)).save(images / im["file_name"])
-    coco_gt = evaluate_lib.load_ground_truth(gt_file)
+    coco_gt = coco_data.load_ground_truth(gt_file)
     truth = perfect_detections(data)
 
     def detector(batch):  # returns the ground truth of the images it is given
@@ -158,7 +120,7 @@ def test_run_detector_over_an_image_directory(gt_file, tmp_path):
         return oracle.pop(0)
 
     oracle = []
-    for ids, _ in evaluate_lib.batches(evaluate_lib.iter_images(coco_gt, str(images)), 2):
+    for ids, _ in coco_data.batches(coco_data.iter_images(coco_gt, str(images)), 2):
         boxes = np.zeros((len(ids), 4, 4), np.float32)
         classes, scores = np.zeros((len(ids), 4)), np.zeros((len(ids), 4), np.float32)
         counts = np.zeros(len(ids), np.int32)
@@ -177,45 +139,11 @@ def test_run_detector_over_an_image_directory(gt_file, tmp_path):
 
     (images / data["images"][0]["file_name"]).unlink()
     with pytest.raises(ValueError, match="not in .*images"):
-        list(evaluate_lib.iter_images(coco_gt, str(images)))
+        list(coco_data.iter_images(coco_gt, str(images)))
     with pytest.raises(ValueError, match="neither an image directory nor a TFRecord"):
-        list(evaluate_lib.iter_images(coco_gt, str(tmp_path / "nothing*")))
+        list(coco_data.iter_images(coco_gt, str(tmp_path / "nothing*")))
 
 
 def test_checkpoint_step():
     assert evaluate_lib.checkpoint_step("/r/ckpt-1200") == 1200
     assert evaluate_lib.checkpoint_step("/r/final") is None
-
-
-def test_saved_model_detector_checks_what_it_loads(tmp_path):
-    import tensorflow as tf
-    with pytest.raises(ValueError, match="is not a SavedModel"):
-        evaluate_lib.saved_model_detector(str(tmp_path))
-
-    plain = tf.Module()
-    plain.v = tf.Variable(1.0)
-    tf.saved_model.save(plain, str(tmp_path / "plain"), signatures={})
-    with pytest.raises(ValueError, match="has no serving_default signature"):
-        evaluate_lib.saved_model_detector(str(tmp_path / "plain"))
-
-    class Floats(tf.Module):
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
-        def serve(self, x):
-            return {"y": x}
-
-    floats = Floats()
-    tf.saved_model.save(floats, str(tmp_path / "floats"), signatures=floats.serve)
-    with pytest.raises(ValueError, match="not an image batch"):
-        evaluate_lib.saved_model_detector(str(tmp_path / "floats"))
-
-    class Classifier(tf.Module):
-        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)])
-        def serve(self, images):
-            return {"logits": tf.reduce_mean(tf.cast(images, tf.float32), axis=[1, 2])}
-
-    classifier = Classifier()
-    tf.saved_model.save(classifier, str(tmp_path / "cls" / "saved_model"),
-                        signatures=classifier.serve)
-    detect = evaluate_lib.saved_model_detector(str(tmp_path / "cls"))
-    with pytest.raises(ValueError, match="is not a detector"):
-        detect(np.zeros((1, 4, 4, 3), np.uint8))

@@ -98,15 +98,15 @@ def test_make_shapes_writes_converter_tfrecords(tmp_path):
         assert an["category_id"] in labels
         assert any(abs(v - an["bbox"][0] / 128) < 1e-6 for v in xmins)
     # The evaluation job reads images from these TFRecords; a missing image is an error.
-    from detection import evaluate_lib
-    coco_gt = evaluate_lib.load_ground_truth(made["annotations"]["val"])
-    got = list(evaluate_lib.iter_images(coco_gt, str(tmp_path / "val*")))
+    from detection import coco_data
+    coco_gt = coco_data.load_ground_truth(made["annotations"]["val"])
+    got = list(coco_data.iter_images(coco_gt, str(tmp_path / "val*")))
     assert sorted(i for i, _ in got) == sorted(im["id"] for im in val["images"])
     assert got[0][1].shape == (128, 128, 3)
     coco_gt.dataset["images"].append(dict(val["images"][0], id=999))
     with pytest.raises(ValueError, match=r"1 image\(s\) of the annotation file are not in the "
                                          r"TFRecords"):
-        list(evaluate_lib.iter_images(coco_gt, str(tmp_path / "val*")))
+        list(coco_data.iter_images(coco_gt, str(tmp_path / "val*")))
     # Converting again replaces the files; no temporary directory is left.
     tfrecords.convert_split(made["annotations"]["val"], shapes.image_dir(str(tmp_path), "val"),
                             str(tmp_path / "val"), num_shards=1)

@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import zoo_helpers  # noqa: E402
 from model_zoo import registry  # noqa: E402
-from nasnet import known_genotypes  # noqa: E402
+from nasnet import genotype_source, known_genotypes  # noqa: E402
 
 
 @pytest.fixture
@@ -208,7 +208,82 @@ def test_default_zoo_dir(monkeypatch, tmp_path):
     assert registry.Zoo().root == str(tmp_path / "z")
     monkeypatch.delenv("NASNET_ZOO_DIR")
     monkeypatch.setenv("BUILD_WORKING_DIRECTORY", str(tmp_path))
-    assert registry.default_zoo_dir() == str(tmp_path / "out" / "zoo")
+    assert registry.Zoo().root == str(tmp_path / "out" / "zoo")
+
+
+def test_add_refuses_a_malformed_export_info(zoo, tmp_path):
+    export = zoo_helpers.fake_export(tmp_path / "export2")
+    info_path = os.path.join(export, "export_info.json")
+    with open(info_path) as f:
+        info = json.load(f)
+    info["num_classes"] = True
+    with open(info_path, "w") as f:
+        json.dump(info, f)
+    with pytest.raises(registry.ZooError, match=r"export_info.json: export_info field "
+                                                r"'num_classes' must be an integer >= 1"):
+        zoo.add(export, "b")
+    del info["num_classes"]
+    with open(info_path, "w") as f:
+        json.dump({**info, "colour": "blue"}, f)
+    with pytest.raises(registry.ZooError, match=r"unknown field\(s\) \['colour'\]"):
+        zoo.add(export, "b")
+    torn = zoo_helpers.fake_export(tmp_path / "export3")
+    with open(os.path.join(torn, "genotype.json"), "w") as f:
+        f.write("{}")
+    with pytest.raises(registry.ZooError, match=r"genotype.json: genotype is missing key"):
+        zoo.add(torn, "b")
+    assert zoo.names() == ["digits_a"]
+
+
+def test_a_hand_designed_network_has_no_genotype(zoo, tmp_path):
+    zoo.add(zoo_helpers.fake_export(tmp_path / "baseline", genotype=None), "resnet_baseline")
+    manifest = zoo.manifest("resnet_baseline")
+    assert manifest.genotype_fingerprint is None and manifest.architecture == "hand_designed"
+    assert "genotype.json" not in [f.path for f in manifest.files]
+    assert zoo.check_files("resnet_baseline").ok
+    row = next(r for r in zoo.list() if r["name"] == "resnet_baseline")
+    assert row["genotype_fingerprint"] is None
+    with pytest.raises(registry.ZooError, match="hand-designed"):
+        zoo.genotype("resnet_baseline")
+    loaded = registry.LoadedModel(manifest=manifest, saved_model=None,
+                                  genotype_path=_entry(zoo, "genotype.json"))
+    with pytest.raises(registry.ZooError, match="is a hand-designed network"):
+        loaded.genotype  # noqa: B018
+    stray = zoo_helpers.fake_export(tmp_path / "stray", genotype=None)
+    known_genotypes.NASNET_A.save(os.path.join(stray, "genotype.json"))
+    with pytest.raises(registry.ZooError, match="records no genotype fingerprint .* but the "
+                                                "export has genotype.json"):
+        zoo.add(stray, "stray")
+    missing = zoo_helpers.fake_export(tmp_path / "missing")
+    os.remove(os.path.join(missing, "genotype.json"))
+    with pytest.raises(registry.ZooError, match="lacks genotype.json"):
+        zoo.add(missing, "missing")
+    listing = zoo_helpers.run_zoo(["list"], zoo.root)
+    assert listing.returncode == 0 and "resnet_baseline" in listing.stdout, listing.stderr
+
+
+def test_a_failed_add_leaves_the_old_entry_and_no_temporary_directory(zoo, tmp_path,
+                                                                       monkeypatch):
+    before = zoo.manifest("digits_a")
+    export = zoo_helpers.fake_export(tmp_path / "export2", known_genotypes.PNASNET_5)
+
+    def broken_hash(path, chunk=0):
+        raise OSError("disk error while hashing")
+
+    monkeypatch.setattr(registry, "sha256_file", broken_hash)
+    with pytest.raises(OSError, match="disk error"):
+        zoo.add(export, "digits_a", overwrite=True)
+    monkeypatch.undo()
+    assert zoo.manifest("digits_a") == before and zoo.check_files("digits_a").ok
+    assert not [n for n in os.listdir(zoo.root) if n.startswith(".")]
+    assert os.path.isdir(export)
+
+
+def test_zoo_entries_resolve_as_genotype_sources(zoo, tmp_path):
+    """``zoo:NAME`` (nasnet.genotype_source, below the zoo) reads an entry Zoo.add made."""
+    assert genotype_source.resolve("zoo:digits_a", zoo_dir=zoo.root) == \
+        known_genotypes.NASNET_A == zoo.genotype("digits_a")
+    assert genotype_source.resolve(zoo.entry_dir("digits_a")) == known_genotypes.NASNET_A
 
 
 # -- the binary ----------------------------------------------------------------
@@ -228,10 +303,11 @@ def test_zoo_verify_exits_non_zero_with_a_clear_message(zoo):
 def test_zoo_binary_refuses_an_escaping_manifest(zoo):
     _rewrite_manifest(zoo, lambda d: d["files"].append(
         {"path": "../other/manifest.json", "sha256": "0" * 64, "size": 1}))
+    # verify finds a damaged entry (exit 1); show cannot read it (bad input, exit 2).
     proc = zoo_helpers.run_zoo(["verify", "digits_a"], zoo.root)
     assert proc.returncode == 1 and "escapes the entry directory" in proc.stderr
     proc = zoo_helpers.run_zoo(["show", "digits_a"], zoo.root)
-    assert proc.returncode == 1 and "escapes the entry directory" in proc.stderr
+    assert proc.returncode == 2 and "escapes the entry directory" in proc.stderr
 
 
 def test_zoo_binary_list_show_remove_and_usage(zoo, tmp_path):
@@ -253,4 +329,6 @@ def test_zoo_binary_list_show_remove_and_usage(zoo, tmp_path):
         proc = zoo_helpers.run_zoo(args, zoo.root)
         assert proc.returncode == 2 and message in proc.stderr, (args, proc.stderr)
     proc = zoo_helpers.run_zoo(["remove", "ghost"], zoo.root)
-    assert proc.returncode == 1 and "no zoo entry 'ghost'" in proc.stderr
+    assert proc.returncode == 2 and "no zoo entry 'ghost'" in proc.stderr
+    proc = zoo_helpers.run_zoo(["verify", "ghost"], zoo.root)
+    assert proc.returncode == 2 and "no zoo entry 'ghost'" in proc.stderr

@@ -1,4 +1,4 @@
-"""Converters from slim lists and DARTS genotypes (golden tests against REFERENCE.md)."""
+"""Converters from slim lists and DARTS genotypes (golden tests against the slim reference lists)."""
 
 import pytest
 

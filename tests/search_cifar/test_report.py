@@ -11,9 +11,8 @@ import pytest
 
 from nasnet.genotype import Genotype
 from search_cifar import report
-from search_cifar.loop import SearchResult
 from search_cifar.space import NasnetCellSpace
-from search_cifar.trial_store import Trial
+from search_cifar.trial_store import SearchResult, Trial
 
 SPACE = NasnetCellSpace(num_blocks=2, ops=("sep_conv_3x3", "max_pool_3x3", "identity"))
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 from absl import flags
 
-from search_cifar import experiments, search
+from search_cifar import experiments, search, strategies
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import binary_helpers  # noqa: E402
@@ -34,6 +34,13 @@ def call(*args):
     (["--config_override=child.epoch=2"], "unknown config key 'child.epoch'"),
     (["--config_override=child.epochs"], "an override must look like key=value"),
     (["--config_override=child.epochs=0"], "epochs must be an int > 0, got 0"),
+    (["--config_override=child.num_conv_filters=16"], "unknown config key 'child.num_conv_filters'"),
+    (["--config_override=child.network.image_size=24"],
+     "child.network.image_size cannot be overridden: it is set from child.data.image_size"),
+    (["--config_override=child.network.backbone.total_training_steps=9"],
+     "it is set from epochs x steps per epoch"),
+    (["--config_override=child.network.backbone.num_conv_filters=null"],
+     "num_conv_filters must be an int >= 1"),
     (["--config_override=strategy_options.population=3"],
      "strategy 'evolution' does not take option(s) ['population']"),
     (["--strategy=nope"], "unknown strategy 'nope'"),
@@ -65,6 +72,8 @@ def test_flags_override_the_experiment():
     FLAGS.unparse_flags()
     FLAGS(["search", "--workdir=/x", "--strategy=random", "--budget=7", "--workers=3",
            "--data_dir=rel/tfds", "--config_override=child.epochs=2",
+           "--config_override=child.network.backbone.num_conv_filters=16",
+           "--config_override=child.network.backbone.layer.weight_decay=0.001",
            "--config_override=name=123"])
     try:
         config = search._config_from_flags(experiments)
@@ -72,6 +81,8 @@ def test_flags_override_the_experiment():
         FLAGS.unparse_flags()
     assert config.strategy == "random" and config.strategy_options == {}  # evolution's dropped
     assert config.budget == 7 and config.workers == 3 and config.child.epochs == 2
+    assert config.child.network.backbone.num_conv_filters == 16
+    assert config.child.network.backbone.layer.weight_decay == 0.001
     assert config.child.data.data_dir == os.path.abspath("rel/tfds")
     assert config.name == "123"
     assert config.space == experiments.QUICKSTART.space  # the rest is the experiment's
@@ -125,6 +136,10 @@ def test_foreground_run_resume_with_a_larger_budget_and_report_only(tmp_path, ca
 def test_report_only_on_a_directory_without_a_search_is_an_error(tmp_path, capsys):
     assert call(f"--workdir={tmp_path}", "--report_only") == 2
     assert "not a search work directory" in capsys.readouterr().err
+
+
+def test_the_strategy_flag_lists_the_registry():
+    assert all(name in FLAGS["strategy"].help for name in strategies.names())
 
 
 def test_every_named_experiment_builds():

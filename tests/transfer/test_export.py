@@ -10,6 +10,7 @@ import tensorflow as tf
 
 import train_helpers
 from nasnet import known_genotypes, networks
+from nasnet.export_info import ExportInfo
 from transfer import data, export, trainer
 
 
@@ -30,7 +31,13 @@ def test_serving_signatures_match_the_keras_model_in_a_fresh_process(one_device_
     assert info["genotype_fingerprint"] == run.genotype.fingerprint()
     assert info["input_size"] == [16, 16, 3] and info["num_classes"] == 10
     assert info["parameters"] == networks.inference_model(run.model).count_params()
-    assert info["mult_adds"] > 0 and info["top_k"] == 5
+    assert info["mult_adds"] > 0 and info["classification"]["top_k"] == 5
+    typed = ExportInfo.load(os.path.join(export_dir, "export_info.json"))
+    assert typed.task == "classification" and typed.detection is None
+    assert typed.classification.preprocessing == "resize"
+    assert sorted(typed.signatures) == ["serving_bytes", "serving_images"]
+    assert typed.framework_versions["tensorflow"] == tf.__version__
+    assert [n for n in os.listdir(tmp_path) if n.startswith(".")] == []  # no temp left
     with open(os.path.join(export_dir, "metrics.json")) as f:
         assert json.load(f)["top1"] == run.metrics["top1"]
 

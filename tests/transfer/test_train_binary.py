@@ -1,4 +1,4 @@
-"""The //transfer:train binary on bad input: one clear line, exit 1, nothing written."""
+"""The //transfer:train binary on bad input: one clear line, exit 2, nothing written."""
 
 import json
 import os
@@ -14,14 +14,19 @@ import train_helpers
     (["--dataset=cifar10", "--data_dir={tmp}/tfds"], "dataset 'cifar10' is not prepared"),
     (["--strategy=mirrored", "--num_cpu_devices=2", "--xla"],
      "xla=true with 2 replicas on logical CPU devices is not supported"),
+    # A size the cells cannot be built at fails before config.json is written (issue 10.1).
+    (["--genotype=nasnet_a", "--size=1@7"], "penultimate_filters 7 is not a multiple"),
+    (["--budget=3"], "Unknown command line flag 'budget'"),
+    (["--train_steps=abc"], "flag --train_steps=abc"),
 ])
 def test_bad_input_fails_with_one_clear_line_and_writes_nothing(tmp_path, flags, message):
     workdir = tmp_path / "run"
     flags = [f.replace("{tmp}", str(tmp_path)) for f in flags]
     proc = train_helpers.run_module("transfer.train", ["--preset=digits_tiny",
                                                        f"--workdir={workdir}", *flags])
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert f"train: error: " in proc.stderr and message in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()[-1]) > 0
     assert not workdir.exists()
 
 
@@ -40,4 +45,4 @@ def test_print_config_applies_flags_and_overrides():
 
 def test_workdir_is_required():
     proc = train_helpers.run_module("transfer.train", ["--preset=digits_tiny"])
-    assert proc.returncode == 1 and "--workdir is required" in proc.stderr
+    assert proc.returncode == 2 and "--workdir is required" in proc.stderr

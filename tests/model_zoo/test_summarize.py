@@ -1,4 +1,4 @@
-"""The README's current main job: the summarize binary, end to end (small size)."""
+"""The summarize binary, end to end (small size), run as `python model_zoo/summarize.py`."""
 
 import json
 import os
@@ -10,7 +10,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def run(*args):
     env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, os.path.join(ROOT, "tools", "summarize_main.py"), *args],
+    return subprocess.run([sys.executable, os.path.join(ROOT, "model_zoo", "summarize.py"), *args],
                           capture_output=True, text=True, env=env, timeout=600)
 
 

@@ -1,17 +1,24 @@
-"""genotype_source.resolve: published names, JSON files, search / training work dirs, zoo:NAME."""
+"""genotype_source.resolve: published names, JSON files, search / training work dirs, zoo:NAME.
+
+The zoo entries here are written by hand in the zoo's on-disk layout
+(``nasnet.artifacts``); tests/model_zoo/test_registry.py resolves an entry that
+``model_zoo.registry.Zoo.add`` made.
+"""
 
 import json
 import os
 
 import pytest
 
-from model_zoo import registry
-from nasnet import known_genotypes
-from nasnet.genotype import Genotype
-from transfer import genotype_source
+from nasnet import artifacts, genotype_source, known_genotypes
+from nasnet.genotype import Block, Cell, Genotype, Op
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TINY = Genotype.load(os.path.join(HERE, "testdata", "tiny_genotype.json"))
+TINY = Genotype(
+    normal=Cell(blocks=(Block(0, Op.SEP_CONV_3X3, 1, Op.IDENTITY),
+                        Block(2, Op.AVG_POOL_3X3, 0, Op.IDENTITY)), concat=(3,)),
+    reduction=Cell(blocks=(Block(0, Op.SEP_CONV_3X3, 1, Op.MAX_POOL_3X3),
+                           Block(2, Op.AVG_POOL_3X3, 0, Op.MAX_POOL_3X3)), concat=(3,)),
+    name="tiny_test")
 
 
 def _trial(path, reward, genotype, status="ok", trial_id=0):
@@ -20,6 +27,18 @@ def _trial(path, reward, genotype, status="ok", trial_id=0):
         del data["format_version"]       # trial records store Genotype.to_dict() minus nothing
     path.write_text(json.dumps({"format_version": 1, "id": trial_id, "status": status,
                                 "reward": reward, "genotype": data}))
+
+
+def _zoo_entry(zoo_dir, name, genotype=TINY, fingerprint="same"):
+    """An entry as the zoo lays it out: genotype.json and a manifest recording its fingerprint."""
+    entry = zoo_dir / name
+    entry.mkdir(parents=True)
+    if genotype is not None:
+        genotype.save(str(entry / artifacts.GENOTYPE_FILE))
+    recorded = TINY.fingerprint() if fingerprint == "same" else fingerprint
+    (entry / artifacts.MANIFEST_FILE).write_text(json.dumps(
+        {"format_version": 1, "name": name, "genotype_fingerprint": recorded}))
+    return entry
 
 
 def test_published_names():
@@ -76,19 +95,45 @@ def test_training_workdir_or_export_with_genotype_json(tmp_path):
 
 
 def test_zoo_entry_and_published_architecture(tmp_path):
-    export = tmp_path / "export"
-    (export / "saved_model").mkdir(parents=True)
-    (export / "saved_model" / "saved_model.pb").write_bytes(b"not a real graph")
-    TINY.save(str(export / "genotype.json"))
-    (export / "export_info.json").write_text(json.dumps(
-        {"task": "classification", "input_size": [16, 16, 3],
-         "genotype_fingerprint": TINY.fingerprint()}))
-    zoo_dir = str(tmp_path / "zoo")
-    registry.Zoo(zoo_dir).add(str(export), "tiny")
-    assert genotype_source.resolve("zoo:tiny", zoo_dir=zoo_dir) == TINY
-    assert genotype_source.resolve("zoo:pnasnet_5", zoo_dir=zoo_dir) == known_genotypes.PNASNET_5
+    zoo_dir = tmp_path / "zoo"
+    _zoo_entry(zoo_dir, "tiny")
+    assert genotype_source.resolve("zoo:tiny", zoo_dir=str(zoo_dir)) == TINY
+    assert genotype_source.resolve("zoo:pnasnet_5", zoo_dir=str(zoo_dir)) == \
+        known_genotypes.PNASNET_5
     with pytest.raises(ValueError, match="no zoo entry 'nope'"):
-        genotype_source.resolve("zoo:nope", zoo_dir=zoo_dir)
+        genotype_source.resolve("zoo:nope", zoo_dir=str(zoo_dir))
+
+
+def test_zoo_entry_in_the_default_zoo(tmp_path, monkeypatch):
+    _zoo_entry(tmp_path / "default_zoo", "tiny")
+    monkeypatch.setenv(artifacts.ZOO_DIR_ENV, str(tmp_path / "default_zoo"))
+    assert genotype_source.resolve("zoo:tiny") == TINY
+
+
+def test_bad_zoo_entries_are_refused(tmp_path):
+    zoo_dir = tmp_path / "zoo"
+    with pytest.raises(ValueError, match="invalid zoo entry name '../escape'"):
+        genotype_source.zoo_genotype("../escape", str(zoo_dir))
+    _zoo_entry(zoo_dir, "other", fingerprint=known_genotypes.NASNET_A.fingerprint())
+    with pytest.raises(ValueError, match="has fingerprint .* but the manifest records"):
+        genotype_source.zoo_genotype("other", str(zoo_dir))
+    _zoo_entry(zoo_dir, "baseline", genotype=None, fingerprint=None)
+    with pytest.raises(ValueError, match="records no genotype fingerprint .*hand-designed"):
+        genotype_source.zoo_genotype("baseline", str(zoo_dir))
+    torn = _zoo_entry(zoo_dir, "torn")
+    (torn / artifacts.MANIFEST_FILE).write_text("{torn")
+    with pytest.raises(ValueError, match="not a readable zoo manifest"):
+        genotype_source.zoo_genotype("torn", str(zoo_dir))
+    broken = _zoo_entry(zoo_dir, "broken")
+    (broken / artifacts.GENOTYPE_FILE).write_text("{}")
+    with pytest.raises(ValueError, match="zoo entry 'broken': .*genotype.json"):
+        genotype_source.zoo_genotype("broken", str(zoo_dir))
+    linked = _zoo_entry(zoo_dir, "linked")
+    TINY.save(str(tmp_path / "outside.json"))
+    os.remove(linked / artifacts.GENOTYPE_FILE)
+    os.symlink(tmp_path / "outside.json", linked / artifacts.GENOTYPE_FILE)
+    with pytest.raises(ValueError, match="outside the entry directory"):
+        genotype_source.zoo_genotype("linked", str(zoo_dir))
 
 
 def test_unknown_source_lists_what_was_tried():

@@ -1,12 +1,13 @@
-"""Where a training run's architecture comes from: one string, four kinds of source.
+"""Where an architecture comes from: one string, four kinds of source.
 
 ``resolve(spec)`` turns a string into a ``Genotype``, trying in order:
 
-1. ``zoo:NAME``: the genotype of a model-zoo entry (or a published
-   architecture listed by the zoo), from ``model_zoo.registry``;
+1. ``zoo:NAME``: the genotype of a model-zoo entry, checked against the
+   fingerprint its manifest records, or a published architecture of that
+   name when the zoo has no such entry (``zoo_genotype``);
 2. an existing JSON file: ``Genotype.load`` (format-versioned, fingerprint
    checked);
-3. an existing directory: a search work directory's best cell (the report's
+3. an existing directory: a search work directory's best cell (its
    ``report/best_genotype.json``; while a search runs, the rank-1 entry of its
    ``best.json``; else the best finished trial record in ``trials/``), or any
    directory holding ``genotype.json`` (a training work directory, an export,
@@ -14,12 +15,16 @@
 4. a published name (``nasnet.known_genotypes``: ``nasnet_a``, ``pnasnet_5``,
    ``amoebanet_a``).
 
-Anything else is a ``ValueError`` that lists what was tried.
+Anything else is a ``ValueError`` that lists what was tried. The training
+(``transfer``), the detection backbone (``detection``) and the zoo
+(``model_zoo``) all resolve genotypes here. The files are read through the
+layouts of ``nasnet.artifacts``, so this module needs neither the search nor
+the zoo's code: it sits below both.
 
 Example:
     >>> resolve("nasnet_a").fingerprint() == resolve("zoo:nasnet_a").fingerprint()
     True
-    >>> resolve("/runs/search_1")       # <- best_genotype.json or the best trial
+    >>> resolve("out/quickstart")        # its report/best_genotype.json, or the best trial
 """
 
 from __future__ import annotations
@@ -29,18 +34,13 @@ import json
 import math
 import os
 
-from nasnet import known_genotypes
+from nasnet import artifacts, known_genotypes
 from nasnet.genotype import Genotype
 
-#: A search work directory's best-cell file (relative to the work directory):
-#: ``search_cifar.report.write_report`` writes ``report/best_genotype.json``.
-BEST_GENOTYPE_FILES = (os.path.join("report", "best_genotype.json"), "best_genotype.json")
-#: The running top-k of a search (``search_cifar.report.write_best_json``),
-#: rewritten after every trial: ``{"top": [{"rank", "reward", "genotype"}, ...]}``.
-BEST_JSON = "best.json"
-#: The genotype file of training work directories, exports and zoo entries.
-GENOTYPE_FILE = "genotype.json"
-ZOO_PREFIX = "zoo:"
+#: A search work directory's best-cell file, relative to the work directory
+#: (``report/best_genotype.json``), or a report directory itself.
+BEST_GENOTYPE_FILES = (os.path.join(artifacts.SEARCH_REPORT_DIR, artifacts.BEST_GENOTYPE_FILE),
+                       artifacts.BEST_GENOTYPE_FILE)
 
 
 def best_genotype_file(workdir: str) -> str | None:
@@ -54,7 +54,7 @@ def best_genotype_file(workdir: str) -> str | None:
 
 def best_json_genotype(workdir: str) -> Genotype | None:
     """The rank-1 genotype of a search's ``best.json``, or None when it has none."""
-    path = os.path.join(workdir, BEST_JSON)
+    path = os.path.join(workdir, artifacts.SEARCH_BEST_FILE)
     if not os.path.isfile(path):
         return None
     try:
@@ -82,7 +82,8 @@ def best_trial_genotype(workdir: str) -> Genotype | None:
     """The genotype of the best finished trial in ``<workdir>/trials/*.json`` (highest
     reward; ties: the lowest id), or None when no trial has one."""
     best = None
-    for path in sorted(glob.glob(os.path.join(workdir, "trials", "*.json"))):
+    pattern = os.path.join(workdir, artifacts.TRIALS_DIR, "*.json")
+    for path in sorted(glob.glob(pattern)):
         try:
             with open(path, encoding="utf-8") as f:
                 record = json.load(f)
@@ -100,14 +101,49 @@ def best_trial_genotype(workdir: str) -> Genotype | None:
     return _genotype_from_record(best[1], best[2])
 
 
+def zoo_genotype(name: str, zoo_dir: str | None = None) -> Genotype:
+    """The genotype of zoo entry ``name`` in ``zoo_dir`` (``artifacts.default_zoo_dir()``
+    when None), or the published architecture ``name`` when the zoo has no such entry.
+
+    The entry's ``genotype.json`` must have the fingerprint its ``manifest.json``
+    records and must lie inside the entry (no symbolic link out). Reads only those
+    two files; ``model_zoo.registry`` validates the rest of the manifest.
+    """
+    entry = artifacts.zoo_entry_dir(zoo_dir, name)
+    if not os.path.isdir(entry) and name in known_genotypes.KNOWN:
+        return known_genotypes.get(name)
+    manifest_path = os.path.join(entry, artifacts.MANIFEST_FILE)
+    if not os.path.isfile(manifest_path):
+        raise ValueError(f"no zoo entry {name!r} in {os.path.dirname(entry)} (published "
+                         f"architectures: {sorted(known_genotypes.KNOWN)})")
+    try:
+        with open(manifest_path, encoding="utf-8") as f:
+            manifest = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"{manifest_path}: not a readable zoo manifest ({e})") from None
+    recorded = manifest.get("genotype_fingerprint") if isinstance(manifest, dict) else None
+    if recorded is None:
+        raise ValueError(f"zoo entry {name!r} records no genotype fingerprint in "
+                         f"{manifest_path}: it is not a NASNet network (hand-designed), so "
+                         f"it has no genotype")
+    path = artifacts.path_inside(entry, artifacts.GENOTYPE_FILE)
+    try:
+        genotype = Genotype.load(path)
+    except ValueError as e:
+        raise ValueError(f"zoo entry {name!r}: {e}") from None
+    if genotype.fingerprint() != recorded:
+        raise ValueError(f"zoo entry {name!r}: {artifacts.GENOTYPE_FILE} has fingerprint "
+                         f"{genotype.fingerprint()} but the manifest records {recorded}")
+    return genotype
+
+
 def resolve(spec: str, zoo_dir: str | None = None) -> Genotype:
     """The genotype named by ``spec`` (see the module docstring); ValueError otherwise."""
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(f"a genotype source must be a non-empty string, got {spec!r}")
     spec = spec.strip()
-    if spec.startswith(ZOO_PREFIX):
-        from model_zoo import registry
-        return registry.Zoo(zoo_dir).genotype(spec[len(ZOO_PREFIX):])
+    if spec.startswith(artifacts.ZOO_PREFIX):
+        return zoo_genotype(spec[len(artifacts.ZOO_PREFIX):], zoo_dir)
     path = os.path.expanduser(spec)
     if os.path.isfile(path):
         return Genotype.load(path)
@@ -115,7 +151,7 @@ def resolve(spec: str, zoo_dir: str | None = None) -> Genotype:
         found = best_genotype_file(path)
         if found:
             return Genotype.load(found)
-        direct = os.path.join(path, GENOTYPE_FILE)
+        direct = os.path.join(path, artifacts.GENOTYPE_FILE)
         if os.path.isfile(direct):
             return Genotype.load(direct)
         for find in (best_json_genotype, best_trial_genotype):
@@ -124,11 +160,11 @@ def resolve(spec: str, zoo_dir: str | None = None) -> Genotype:
                 return genotype
         raise ValueError(
             f"directory {spec!r} holds no genotype: looked for "
-            f"{[*BEST_GENOTYPE_FILES, GENOTYPE_FILE, BEST_JSON]} and for finished trials "
-            f"with a genotype in trials/*.json")
+            f"{[*BEST_GENOTYPE_FILES, artifacts.GENOTYPE_FILE, artifacts.SEARCH_BEST_FILE]} "
+            f"and for finished trials with a genotype in {artifacts.TRIALS_DIR}/*.json")
     if spec in known_genotypes.KNOWN:
         return known_genotypes.get(spec)
     raise ValueError(
         f"cannot resolve genotype {spec!r}: it is not a published name "
         f"{sorted(known_genotypes.KNOWN)}, not an existing JSON file, not a search / "
-        f"training work directory, and not '{ZOO_PREFIX}NAME' (a model-zoo entry)")
+        f"training work directory, and not '{artifacts.ZOO_PREFIX}NAME' (a model-zoo entry)")
