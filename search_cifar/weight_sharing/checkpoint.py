@@ -36,9 +36,9 @@ from typing import Any
 
 import tensorflow as tf
 
-from nasnet import io_utils
+from nasnet import artifacts, io_utils
 
-INDEX = "index.json"
+INDEX = artifacts.SUPERNET_CHECKPOINT_INDEX
 FORMAT_VERSION = 1
 _PREFIX = re.compile(r"^ckpt-(\d+)$")
 

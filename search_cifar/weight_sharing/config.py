@@ -61,12 +61,50 @@ our child training does. (4) ENAS aggregates the gradients of 10 sampled
 architectures per controller update (SyncReplicasOptimizer); here a step asks
 10 proposals, scores each on its own validation minibatch, then tells the 10
 rewards, and the ``rl`` strategy's ``batch_size=10`` makes that one update.
+(5) ENAS's ``op_tanh_reduce`` 2.5 (op logits divided by 2.5 more than input
+logits) is not applied: the ``rl`` strategy's decisions are untyped (see its
+"enas" preset in ``search_cifar/strategies/rl_controller.py``).
 
-``enas_quickstart`` [ours, every value]: digits at 16 px (offline), the
-quickstart's 3-block space over the same 5 ops, N = 1, F = 8, 15 epochs
-(restarts after 5 and 15), batch 32, 10 controller steps of 5 architectures
-per epoch, 50 derived candidates scored on the whole validation set. A few
-minutes on 2 idle CPU cores.
+Retraining (``retrain``): the ``nasnet_search`` child of
+``search_cifar.child_config`` (Zoph et al. 2018's 20-epoch search child, N = 2,
+F = 32, its sources there) [ours]: the project's existing child training, so
+the retrained cell's accuracy compares with ``nasnet_cifar10``'s rewards.
+ENAS's own final training (``cifar10_micro_final.sh``: 15 layers, 36 filters,
+630 epochs [code]) is a full training run, ``transfer``'s job, not the search's.
+
+``enas_quickstart``, every value [ours], for digits on 2 CPU cores, within the
+CPU-seconds of the evolution ``quickstart`` (24 children of about 13 CPU-s):
+
+=============================  =====================  ==========================================
+data                           digits, 16 px, batch   offline; the quickstart child's data, so
+                               32                     the derived cell is retrained as searched
+space / supernet ops           3 blocks, the 5        the quickstart's space
+                               quickstart ops
+supernet N / F                 1 / 8                  the quickstart child's size: one step
+                                                      costs about 0.12 CPU-s (measured,
+                                                      ``benchmarks/supernet.py``)
+aux head                       yes, 0.4               as the child it is retrained as
+drop path / dense dropout      off / off              20 short epochs: nothing to regularise
+epochs                         20 (42 steps each)     each branch's candidates get about 170
+                                                      updates; about 7 CPU-s an epoch
+learning rate                  cosine 0.05 -> 0.0005, one period that ends with the run, so the
+                               one period of 20       derivation scores the supernet at its
+                               epochs                 lowest rate (ENAS's 150 epochs also end a
+                                                      period)
+controller                     rl "enas", Adam 0.01,  200 REINFORCE updates in all; 0.0035 is
+                               batch 5                for ENAS's 4,500
+controller steps per epoch     10 of 5 architectures  rewards cost about a third of training
+reward batch                   50 of the 150          noise about 0.06 per reward; a fresh
+                               validation images      shuffle per epoch
+derivation                     100 candidates on all  a fixed set for every candidate; about
+                               150 validation images  12 CPU-s, forward only
+retrain                        ``tiny`` child: 3      1 epoch leaves the ranking of cells to
+                               epochs                 noise; TINY's own preset (about 25 CPU-s)
+=============================  =====================  ==========================================
+
+The search takes about 250 CPU-s with the retraining (one supernet trace,
+about 70 CPU-s, is the largest single item); ``benchmarks/enas_vs_evolution.py``
+measures it against the evolution quickstart.
 
 Example:
     >>> config = override(get("enas_quickstart"), {"training.epochs": 2})
@@ -83,6 +121,7 @@ from typing import Any, Mapping
 from nasnet import config_utils
 from nasnet.genotype import Op
 from nasnet.layers import LayerConfig
+from search_cifar import child_config as child_lib
 from search_cifar import data as data_lib
 from search_cifar.space import NasnetCellSpace
 from search_cifar.weight_sharing.architecture import SupernetOps, check_space
@@ -92,7 +131,8 @@ ENAS_OPS = ("sep_conv_3x3", "sep_conv_5x5", "avg_pool_3x3", "max_pool_3x3", "ide
 #: ``transfer.distribute.make_strategy`` names (TPUs are not supported here).
 DISTRIBUTE_STRATEGIES = ("one_device", "mirrored", "multi_worker_mirrored")
 #: Fields a resumed run may change: how it runs, not what it computes.
-EXECUTION_FIELDS = ("tensorboard", "training.checkpoint_every_steps", "data.data_dir")
+EXECUTION_FIELDS = ("tensorboard", "training.checkpoint_every_steps", "data.data_dir",
+                    "retrain.data.data_dir", "retrain.verbose", "retrain.tensorboard_dir")
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:
@@ -253,7 +293,10 @@ class WeightSharingConfig:
     ``space_num_blocks`` / ``space_ops``: the search space when it is smaller
     than what the supernet holds (None: the supernet's). ``deterministic``
     turns on ``tf.config.experimental.enable_op_determinism`` (slower; for
-    bit-exact resumes).
+    bit-exact resumes). ``retrain``: the child training (a
+    ``search_cifar.child_config.ChildConfig``, or a preset name of
+    ``child_config.PRESETS``) that retrains the derived cell from scratch
+    once the search is done; None: no retraining.
     """
 
     name: str = "custom"
@@ -264,6 +307,7 @@ class WeightSharingConfig:
     data: data_lib.DataConfig = data_lib.DataConfig(dataset="cifar10", batch_size=160)
     space_num_blocks: int | None = None
     space_ops: tuple[str, ...] | None = None
+    retrain: child_lib.ChildConfig | None = None
     distribute_strategy: str = "one_device"
     seed: int = 0
     deterministic: bool = False
@@ -279,6 +323,13 @@ class WeightSharingConfig:
                 object.__setattr__(self, name, value)
             if not isinstance(value, cls):
                 raise ValueError(f"{name} must be a {cls.__name__}, got {value!r}")
+        if isinstance(self.retrain, str):
+            object.__setattr__(self, "retrain", child_lib.preset(self.retrain))
+        elif isinstance(self.retrain, Mapping):
+            object.__setattr__(self, "retrain", child_lib.ChildConfig.from_dict(self.retrain))
+        if self.retrain is not None and not isinstance(self.retrain, child_lib.ChildConfig):
+            raise ValueError(f"retrain must be a ChildConfig, a child preset name or None, "
+                             f"got {self.retrain!r}")
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"name must be a non-empty string, got {self.name!r}")
         if self.space_ops is not None:
@@ -349,7 +400,7 @@ def identity_diff(saved: Mapping[str, Any], config: WeightSharingConfig) -> list
 
 
 # -- presets ------------------------------------------------------------------------
-ENAS_CIFAR10 = WeightSharingConfig(name="enas_cifar10")
+ENAS_CIFAR10 = WeightSharingConfig(name="enas_cifar10", retrain=child_lib.NASNET_SEARCH)
 
 #: The quickstart's op set (search_cifar.experiments.QUICKSTART_OPS): ENAS's five ops.
 QUICKSTART_OPS = ("sep_conv_3x3", "sep_conv_5x5", "max_pool_3x3", "avg_pool_3x3", "identity")
@@ -358,14 +409,15 @@ ENAS_QUICKSTART = WeightSharingConfig(
     name="enas_quickstart",
     supernet=SupernetConfig(num_blocks=3, ops=QUICKSTART_OPS, num_cells_per_stack=1,
                             out_filters=8, drop_path_keep_prob=1.0, dense_dropout_keep_prob=1.0),
-    training=SharedTrainingConfig(epochs=15, restart_period_epochs=5, checkpoint_every_steps=20),
+    training=SharedTrainingConfig(epochs=20, restart_period_epochs=20, checkpoint_every_steps=20),
     controller=ControllerConfig(strategy="rl",
                                 strategy_options={"preset": "enas", "batch_size": 5,
                                                   "learning_rate": 0.01},
                                 steps_per_epoch=10, architectures_per_step=5,
                                 reward_batch_size=50),
-    derive=DeriveConfig(num_candidates=50, validation_batches=None),
-    data=data_lib.DataConfig(dataset="digits", image_size=16, batch_size=32))
+    derive=DeriveConfig(num_candidates=100, validation_batches=None),
+    data=data_lib.DataConfig(dataset="digits", image_size=16, batch_size=32),
+    retrain=child_lib.TINY)
 
 PRESETS: dict[str, WeightSharingConfig] = {"enas_cifar10": ENAS_CIFAR10,
                                            "enas_quickstart": ENAS_QUICKSTART}

@@ -1,13 +1,14 @@
 """The shared-weights evaluator: a point's reward is the supernet's accuracy on validation data.
 
 ``SupernetEvaluator(trainer, space)`` follows the project's evaluator
-protocol (``evaluate(point) -> Result`` with ``reward``, ``metrics`` and
-``error``; ``Estimate`` here has that shape): ``evaluate`` scores a point (a
-choice tuple of ``space``, a whole-block prefix, or a ``Genotype`` of it) on
-the NEXT minibatch of the stream given to ``use_batches`` (ENAS: one shuffled
-validation minibatch per sampled architecture). ``score`` evaluates a point
-on every batch of a dataset (the derivation, where all candidates see the
-same images).
+protocol (``search_cifar/evaluator.py``: ``evaluate(point, report=None) ->
+Result``): ``evaluate`` scores a point (a choice tuple of ``space``, a
+whole-block prefix, or a ``Genotype`` of it) on the NEXT minibatch of the
+stream given to ``use_batches`` (ENAS: one shuffled validation minibatch per
+sampled architecture). ``score`` evaluates a point on every batch of a
+dataset (the derivation, where all candidates see the same images). Both
+return a ``Result`` whose reward is the accuracy and whose ``metrics`` hold
+``correct`` and ``examples``.
 
 Architectures run in the supernet's traced ``eval_step``: no drop path, no
 dropout, batch statistics (see ``supernet_cell.py``). Nothing here decides
@@ -22,24 +23,15 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Sequence
+from typing import Sequence
 
 import tensorflow as tf
 
 from nasnet.genotype import Genotype
+from search_cifar.evaluator import Report, Result
 from search_cifar.space import NasnetCellSpace
 from search_cifar.weight_sharing import architecture as arch_lib
 from search_cifar.weight_sharing.training import SupernetTrainer
-
-
-@dataclasses.dataclass(frozen=True)
-class Estimate:
-    """An evaluation's outcome, shaped as the project's ``Result`` (reward, metrics, error)."""
-
-    reward: float | None
-    metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
-    error: str | None = None
 
 
 class SupernetEvaluator:
@@ -62,15 +54,19 @@ class SupernetEvaluator:
         """Later ``evaluate`` calls read consecutive batches of ``dataset``."""
         self._iterator = iter(self.trainer.strategy.experimental_distribute_dataset(dataset))
 
-    def evaluate(self, point: Sequence[int] | Genotype) -> Estimate:
-        """Accuracy on the next minibatch; ``metrics``: ``correct`` and ``examples``."""
+    def evaluate(self, point: Sequence[int] | Genotype, report: Report | None = None) -> Result:
+        """Accuracy on the next minibatch; ``metrics``: ``correct`` and ``examples``.
+
+        ``report`` (the protocol's per-epoch hook) is never called: there are no epochs.
+        """
+        del report
         if self._iterator is None:
             raise ValueError("SupernetEvaluator.evaluate needs batches: call use_batches first")
         correct, count = self.trainer.eval_step(self._iterator, self.architecture(point))
         correct, count = int(correct), int(count)
-        return Estimate(reward=correct / count, metrics={"correct": correct, "examples": count})
+        return Result(reward=correct / count, metrics={"correct": correct, "examples": count})
 
-    def score(self, point: Sequence[int] | Genotype, dataset: tf.data.Dataset) -> Estimate:
+    def score(self, point: Sequence[int] | Genotype, dataset: tf.data.Dataset) -> Result:
         """Accuracy over every batch of ``dataset`` (a fresh pass)."""
         arch = self.architecture(point)
         num_batches = int(dataset.cardinality())
@@ -83,5 +79,5 @@ class SupernetEvaluator:
         for _ in range(num_batches):
             correct, count = self.trainer.eval_step(iterator, arch)
             total_correct, total = total_correct + int(correct), total + int(count)
-        return Estimate(reward=total_correct / total,
+        return Result(reward=total_correct / total,
                         metrics={"correct": total_correct, "examples": total})

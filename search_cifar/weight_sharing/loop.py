@@ -1,13 +1,15 @@
 """The weight-sharing search loop (ENAS, Pham et al. 2018): a searched cell from one training.
 
-``run_weight_sharing(config, workdir, retrain=None, stream=sys.stdout)``:
+``WeightSharingSearch(config, workdir, retrain=None, stream=sys.stdout)``
+checks everything and writes nothing; ``.run()`` runs, resumes or reprints
+the search. ``run_weight_sharing(...)`` is both in one call.
 
-1. **Checks, before anything is written**: the config (validated on
-   construction, the space against the supernet), the strategy and its
-   options, the data (a missing dataset, batches that do not fit), the
-   evaluator given for retraining, and a work directory of another search (a
-   different supernet, space, data, strategy or seed: ValueError naming the
-   differing keys; only ``config.EXECUTION_FIELDS`` may change).
+1. **Checks, before anything is written** (the constructor): the config
+   (validated on construction, the space against the supernet), the
+   strategy and its options, the data (a missing dataset, batches that do not
+   fit), the retraining recipe's data, and a work directory of another search
+   (a different supernet, space, data, strategy, recipe or seed: ValueError
+   naming the differing keys; only ``config.EXECUTION_FIELDS`` may change).
 2. **Epochs** (``training.epochs``), each in two phases:
 
    * *shared-weight training*: ``steps_per_epoch`` architectures drawn at the
@@ -25,17 +27,18 @@
 
 3. **Derivation** (``derive.py``): the final policy's candidates scored on the
    same validation batches; the best is the searched cell.
-4. **Retraining** (when ``retrain``, any object with ``evaluate(genotype) ->
-   Result`` such as ``retrain.child_evaluator(child_config)``, is given): the
-   derived cell trained from scratch; its Result goes to ``retrain.json``.
-5. **Report**: ``report/best_genotype.json`` (``Genotype.save``, read by
-   ``transfer``, ``detection`` and the zoo unchanged), the cell pictures
-   ``report/best_cell/{normal,reduction}.{png,svg}``, ``report/candidates.md``
-   (the derivation's table) and ``report/summary.json``.
+4. **Retraining**: the derived cell trained from scratch by the child training
+   ``config.retrain`` (``search_cifar.child_evaluator.ChildEvaluator``; or by
+   the ``retrain`` evaluator given, anything with ``evaluate(genotype) ->
+   Result``); its Result goes to ``retrain.json``. None of both: no retraining.
+5. **Report** (``report.py``): ``report/best_genotype.json``
+   (``Genotype.save``, read by ``transfer``, ``detection`` and the zoo
+   unchanged), the cell pictures, the controller's reward plot, the top-k
+   table of the derived candidates and ``summary.json``.
 
-Work directory: ``config.json``, ``checkpoints/`` (``checkpoint.py``),
-``derive.json`` (every candidate and its accuracy), ``retrain.json``,
-``report/`` and ``tensorboard/`` (``progress.py``).
+Work directory (names in ``nasnet.artifacts``): ``config.json``,
+``checkpoints/`` (``checkpoint.py``), ``derive.json`` (every candidate and its
+accuracy), ``retrain.json``, ``report/`` and ``tensorboard/`` (``progress.py``).
 
 **Resume.** A checkpoint is written every ``training.checkpoint_every_steps``
 training steps, at the end of each training phase, after every controller
@@ -51,15 +54,13 @@ checkpoints). ``max_epochs`` stops after that many epochs in this call (the
 state saved), as a kill at an epoch boundary would.
 
 Example:
-    >>> from search_cifar.child import TINY
-    >>> summary = run_weight_sharing(get("enas_quickstart"), "out/enas_quickstart",
-    ...                              retrain=retrain.child_evaluator(TINY))
+    >>> from search_cifar.weight_sharing import config
+    >>> summary = run_weight_sharing(config.get("enas_quickstart"), "out/enas_quickstart")
     >>> summary["best"]["accuracy"], summary["retrain"]["reward"]
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sys
@@ -69,10 +70,11 @@ from typing import Any, TextIO
 import tensorflow as tf
 import tf_keras
 
-from nasnet import io_utils
-from nasnet.genotype import Genotype
+from nasnet import artifacts, io_utils
 from search_cifar import strategies
+from search_cifar.child_evaluator import ChildEvaluator
 from search_cifar.weight_sharing import architecture as arch_lib
+from search_cifar.weight_sharing import report as report_lib
 from search_cifar.weight_sharing.checkpoint import SearchCheckpoint
 from search_cifar.weight_sharing.config import WeightSharingConfig, identity_diff
 from search_cifar.weight_sharing.derive import Candidate, derive
@@ -83,24 +85,47 @@ from search_cifar.weight_sharing.supernet import Supernet
 from search_cifar.weight_sharing.training import SupernetTrainer
 from transfer import distribute
 
-CONFIG_JSON = "config.json"
-CHECKPOINTS = "checkpoints"
-DERIVE_JSON = "derive.json"
-RETRAIN_JSON = "retrain.json"
-REPORT_DIR = "report"
-TENSORBOARD_DIR = "tensorboard"
+CONFIG_JSON = artifacts.CONFIG_FILE
+CHECKPOINTS = artifacts.CHECKPOINT_DIR
+DERIVE_JSON = artifacts.DERIVED_CANDIDATES_FILE
+RETRAIN_JSON = artifacts.RETRAIN_FILE
+TENSORBOARD_DIR = artifacts.TENSORBOARD_DIR
 PHASES = ("train", "controller", "derive", "retrain", "done")
 
 
-def _fresh_state(strategy: strategies.Strategy) -> dict[str, Any]:
+def _fresh_state(strategy: strategies.Strategy, replicas: int) -> dict[str, Any]:
     return {"epoch": 0, "phase": "train", "step": 0, "strategy": strategy.get_state(),
             "architectures": [], "running": _fresh_running(), "history": [],
-            "controller_steps": 0, "wall_seconds": 0.0, "cpu_seconds": 0.0}
+            "controller_steps": 0, "wall_seconds": 0.0, "cpu_seconds": 0.0,
+            "replicas": replicas}
 
 
 def _fresh_running() -> dict[str, Any]:
     return {"loss_sum": 0.0, "correct": 0, "examples": 0, "steps": 0, "rewards": [],
-            "wall_seconds": 0.0, "cpu_seconds": 0.0}
+            "step_rewards": [], "wall_seconds": 0.0, "cpu_seconds": 0.0}
+
+
+def is_workdir(workdir: str) -> bool:
+    """Whether ``workdir`` holds a weight-sharing search (its ``config.json`` has a supernet)."""
+    try:
+        with open(os.path.join(workdir, CONFIG_JSON), encoding="utf-8") as f:
+            saved = json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return False
+    return isinstance(saved, dict) and "supernet" in saved
+
+
+def load_workdir_config(workdir: str) -> WeightSharingConfig:
+    """The config saved in ``workdir``; ValueError when there is none or it does not load."""
+    path = os.path.join(workdir, CONFIG_JSON)
+    try:
+        with open(path, encoding="utf-8") as f:
+            saved = json.load(f)
+    except OSError as e:
+        raise ValueError(f"{path}: not a search work directory ({e.strerror})") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"cannot read {path}: {e}") from None
+    return WeightSharingConfig.from_dict(saved)
 
 
 def prepare_workdir(config: WeightSharingConfig, workdir: str) -> bool:
@@ -110,12 +135,17 @@ def prepare_workdir(config: WeightSharingConfig, workdir: str) -> bool:
         if os.path.exists(os.path.join(workdir, CHECKPOINTS)):
             raise ValueError(f"{workdir} has checkpoints but no {CONFIG_JSON}: not a "
                              f"weight-sharing search directory; use another workdir")
+        if os.path.isdir(os.path.join(workdir, artifacts.TRIALS_DIR)):
+            raise ValueError(f"{workdir} holds a trial search (trials/); use another workdir")
         return False
     try:
         with open(path, encoding="utf-8") as f:
             saved = json.load(f)
     except (OSError, json.JSONDecodeError) as e:
         raise ValueError(f"cannot read {path}: {e}") from None
+    if not isinstance(saved, dict) or "supernet" not in saved:
+        raise ValueError(f"{workdir} holds a trial search, not a weight-sharing one; "
+                         f"use another workdir")
     diff = identity_diff(saved, config)
     if diff:
         shown = ", ".join(f"{k}: {_dig(saved, k)!r} -> {_dig(config.to_dict(), k)!r}"
@@ -133,29 +163,37 @@ def _dig(data: Any, key: str) -> Any:
     return data
 
 
-class _Search:
-    """One call's state; ``run_weight_sharing`` is the public entry."""
+def _check_max_epochs(max_epochs: Any) -> None:
+    if max_epochs is not None and (isinstance(max_epochs, bool)
+                                   or not isinstance(max_epochs, int) or max_epochs < 1):
+        raise ValueError(f"max_epochs must be an int >= 1 or None, got {max_epochs!r}")
 
-    def __init__(self, config: WeightSharingConfig, workdir: str, retrain: Any,
-                 stream: TextIO | None, max_epochs: int | None):
+
+class WeightSharingSearch:
+    """One search in one work directory: the constructor checks, ``run`` writes (see above)."""
+
+    def __init__(self, config: WeightSharingConfig, workdir: str, *, retrain: Any = None,
+                 stream: TextIO | None = sys.stdout, max_epochs: int | None = None):
         if not isinstance(config, WeightSharingConfig):
             raise ValueError(f"config must be a WeightSharingConfig, got {type(config).__name__}")
         if retrain is not None and not callable(getattr(retrain, "evaluate", None)):
             raise ValueError(f"retrain must have an evaluate(genotype) method, got {retrain!r}")
-        if max_epochs is not None and (isinstance(max_epochs, bool)
-                                       or not isinstance(max_epochs, int) or max_epochs < 1):
-            raise ValueError(f"max_epochs must be an int >= 1 or None, got {max_epochs!r}")
-        self.config, self.workdir, self.retrain = config, workdir, retrain
+        _check_max_epochs(max_epochs)
+        # First TensorFlow work: a multi-worker strategy must exist before any op runs.
+        self.dist = distribute.make_strategy(config.distribute_strategy)
+        self.config, self.workdir, self.stream = config, workdir, stream
         self.max_epochs = max_epochs
         self.space = config.space()
         c = config.controller
         self.strategy = strategies.make(c.strategy, self.space, seed=config.seed,
                                         **c.strategy_options)
-        self.dist = distribute.make_strategy(config.distribute_strategy)
         self.data = SearchData(config.data, self.dist.num_replicas_in_sync,
                                c.reward_batch_size, config.training.steps_per_epoch)
+        if retrain is None and config.retrain is not None:
+            retrain = ChildEvaluator(config.retrain)   # loads (checks) its data
+        self.retrain = retrain
         self.resuming = prepare_workdir(config, workdir)
-        # -- nothing was written before this line -------------------------------------
+        # -- nothing was written before this line, nor is in the rest of the constructor --
         self.chief = distribute.is_chief(self.dist)
         if config.deterministic:
             tf.config.experimental.enable_op_determinism()
@@ -173,14 +211,10 @@ class _Search:
         if index is not None:
             self.strategy.set_state(index["strategy"])
             self.state = {k: v for k, v in index.items() if k not in ("format_version", "weights")}
+            self.state.setdefault("replicas", self.dist.num_replicas_in_sync)
         else:
-            self.state = _fresh_state(self.strategy)
-        if self.chief:
-            os.makedirs(workdir, exist_ok=True)
-            if not self.resuming:
-                io_utils.atomic_write_json(os.path.join(workdir, CONFIG_JSON), config.to_dict())
-        logdir = os.path.join(workdir, TENSORBOARD_DIR) if config.tensorboard and self.chief else None
-        self.progress = Progress(stream if self.chief else None, logdir, config.training.epochs)
+            self.state = _fresh_state(self.strategy, self.dist.num_replicas_in_sync)
+        self.progress: Progress | None = None
         self.start = time.perf_counter()
 
     # -- bookkeeping -----------------------------------------------------------------
@@ -200,6 +234,23 @@ class _Search:
 
     # -- phases ----------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
+        """Runs the search to its end (or ``max_epochs`` epochs), then the report; the summary."""
+        s, cfg = self.state, self.config
+        if self.chief:
+            os.makedirs(self.workdir, exist_ok=True)
+            if not self.resuming:
+                io_utils.atomic_write_json(os.path.join(self.workdir, CONFIG_JSON),
+                                           cfg.to_dict())
+        logdir = (os.path.join(self.workdir, TENSORBOARD_DIR)
+                  if cfg.tensorboard and self.chief else None)
+        self.progress = Progress(self.stream if self.chief else None, logdir, cfg.training.epochs)
+        self.start = time.perf_counter()
+        try:
+            return self._run()
+        finally:
+            self.progress.close()
+
+    def _run(self) -> dict[str, Any]:
         s, cfg = self.state, self.config
         if s["phase"] in ("train", "controller"):
             verb = "resuming at" if self.resuming else "starting"
@@ -209,23 +260,27 @@ class _Search:
                 f"{cfg.supernet.num_cells_per_stack}@F{cfg.supernet.out_filters}, "
                 f"{self.data.steps_per_epoch} steps x {cfg.training.epochs} epochs on "
                 f"{self.dist.num_replicas_in_sync} replica(s); {verb} epoch {s['epoch'] + 1}, "
-                f"{s['phase']} step {s['step']}")
+                f"{s['phase']} step {s['step']}; workdir {self.workdir}")
         epochs_run = 0
         while s["phase"] in ("train", "controller"):
             if self.max_epochs is not None and epochs_run >= self.max_epochs:
-                return self.summary(finished=False)
+                return summarize(cfg, s, finished=False)
             if s["phase"] == "train":
                 self.train_phase()
             self.controller_phase()
             epochs_run += 1
         if s["phase"] == "derive":
             self.derive_phase()
-        candidates = [Candidate.from_dict(c) for c in self._read(DERIVE_JSON)["candidates"]]
+        candidates = read_candidates(self.workdir)
         if s["phase"] == "retrain":
             s["phase"] = "done"
             self.save()
         retrained = self.retrain_best(candidates[0])
-        return self.summary(finished=True, candidates=candidates, retrained=retrained)
+        summary = summarize(cfg, s, finished=True, candidates=candidates, retrained=retrained)
+        if self.chief:
+            summary["report"] = report_lib.write_report(self.workdir, cfg.name, candidates,
+                                                        summary)
+        return summary
 
     def train_phase(self) -> None:
         s = self.state
@@ -267,6 +322,7 @@ class _Search:
             for proposal, reward in zip(proposals, rewards):
                 self.strategy.tell(proposal, reward)
             s["running"]["rewards"] += rewards
+            s["running"]["step_rewards"].append(sum(rewards) / len(rewards))
             s["controller_steps"] += 1
             s["step"] = step + 1
             self.progress.controller_step(s["controller_steps"], rewards,
@@ -287,6 +343,7 @@ class _Search:
                  "learning_rate": s.get("learning_rate", self.trainer.learning_rate()),
                  "reward_mean": sum(rewards) / len(rewards) if rewards else None,
                  "reward_max": max(rewards) if rewards else None,
+                 "step_rewards": list(running["step_rewards"]),
                  "controller_steps": s["controller_steps"],
                  "diagnostics": diagnostics(self.strategy),
                  "wall_seconds": running["wall_seconds"], "cpu_seconds": running["cpu_seconds"]}
@@ -320,7 +377,7 @@ class _Search:
     def retrain_best(self, best: Candidate) -> dict[str, Any] | None:
         path = os.path.join(self.workdir, RETRAIN_JSON)
         genotype = best.genotype.with_name(f"{self.config.name}_derived")
-        retrained = self._read(RETRAIN_JSON) if os.path.exists(path) else None
+        retrained = _read_json(path) if os.path.exists(path) else None
         if retrained is None and self.retrain is not None:
             self.progress.print(f"retraining the derived cell {genotype.fingerprint()} from scratch")
             start, cpu = time.perf_counter(), time.process_time()
@@ -335,60 +392,74 @@ class _Search:
                                 + (f" (FAILED: {result.error})" if result.error else ""))
         return retrained
 
-    # -- results -----------------------------------------------------------------------
-    def _read(self, name: str) -> dict[str, Any]:
-        with open(os.path.join(self.workdir, name), encoding="utf-8") as f:
-            return json.load(f)
-
-    def summary(self, finished: bool, candidates: list[Candidate] | None = None,
-                retrained: dict[str, Any] | None = None) -> dict[str, Any]:
-        s = self.state
-        out = {"name": self.config.name, "strategy": self.config.controller.strategy,
-               "finished": finished, "epochs": s["epoch"], "controller_steps": s["controller_steps"],
-               "history": s["history"], "wall_seconds": s["wall_seconds"],
-               "cpu_seconds": s["cpu_seconds"], "replicas": self.dist.num_replicas_in_sync,
-               "best": candidates[0].to_dict() if candidates else None,
-               "retrain": None if retrained is None else
-               {k: v for k, v in retrained.items() if k != "metrics"}}
-        if finished and self.chief:
-            out["report"] = write_report(self.workdir, self.config.name, candidates, out)
-        self.progress.close()
-        return out
+    # -- after the search ---------------------------------------------------------------
+    def scores(self, points: list[Any], validation_batches: int | None = None) -> list[float]:
+        """The supernet's accuracy (its current weights) of each point or genotype, every one
+        on the same first ``validation_batches`` validation batches (None: all of them).
+        For comparing the supernet's ranking with stand-alone training (benchmarks)."""
+        dataset = self.data.validation(validation_batches)
+        return [self.evaluator.score(p, dataset).reward for p in points]
 
 
-def write_report(workdir: str, name: str, candidates: list[Candidate],
-                 summary: dict[str, Any], pictures: bool = True) -> dict[str, Any]:
-    """``report/``: best_genotype.json, best_cell pictures, candidates.md, summary.json."""
-    out_dir = os.path.join(workdir, REPORT_DIR)
-    os.makedirs(out_dir, exist_ok=True)
-    best = candidates[0].genotype.with_name(f"{name}_derived")
-    paths: dict[str, Any] = {"best_genotype": os.path.join(out_dir, "best_genotype.json")}
-    best.save(paths["best_genotype"])
-    if pictures:
-        from nasnet import diagram  # noqa: PLC0415 -- graphviz only when drawing
-        paths["best_cell"] = diagram.render_genotype(best, os.path.join(out_dir, "best_cell"))
-    lines = [f"# {name}: derived candidates (shared-weight validation accuracy)", "",
-             "| rank | accuracy | fingerprint | draw |", "|---:|---:|---|---:|"]
-    lines += [f"| {i + 1} | {c.accuracy:.4f} | {c.genotype.fingerprint()} | {c.draw} |"
-              for i, c in enumerate(candidates)]
-    paths["candidates"] = os.path.join(out_dir, "candidates.md")
-    io_utils.atomic_write_text(paths["candidates"], "\n".join(lines) + "\n")
-    paths["summary_json"] = os.path.join(out_dir, "summary.json")
-    io_utils.atomic_write_json(paths["summary_json"], summary)
-    return paths
+def _read_json(path: str) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def read_candidates(workdir: str) -> list[Candidate]:
+    """The derived candidates of ``workdir``, best first (ValueError before the derivation)."""
+    path = os.path.join(workdir, DERIVE_JSON)
+    if not os.path.exists(path):
+        raise ValueError(f"{workdir} has no {DERIVE_JSON} yet: the search has not derived its "
+                         f"cell; run it to the end first")
+    return [Candidate.from_dict(c) for c in _read_json(path)["candidates"]]
+
+
+def summarize(config: WeightSharingConfig, state: dict[str, Any], finished: bool,
+              candidates: list[Candidate] | None = None,
+              retrained: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The run's summary (JSON values): see ``run_weight_sharing``."""
+    return {"name": config.name, "strategy": config.controller.strategy,
+            "finished": finished, "epochs": state["epoch"],
+            "total_epochs": config.training.epochs,
+            "controller_steps": state["controller_steps"], "history": state["history"],
+            "wall_seconds": state["wall_seconds"], "cpu_seconds": state["cpu_seconds"],
+            "replicas": state.get("replicas"),
+            "num_candidates": len(candidates) if candidates else 0,
+            "best": candidates[0].to_dict() if candidates else None,
+            "retrain": None if retrained is None else
+            {k: v for k, v in retrained.items() if k != "metrics"}}
+
+
+def report_from_workdir(workdir: str) -> dict[str, Any]:
+    """Rewrites ``report/`` of a derived search from its files (runs nothing); the summary."""
+    config = load_workdir_config(workdir)
+    candidates = read_candidates(workdir)
+    index = SearchCheckpoint(os.path.join(workdir, CHECKPOINTS)).read_index()
+    if index is None:
+        raise ValueError(f"{workdir} has no checkpoint index: not a finished search")
+    retrain_path = os.path.join(workdir, RETRAIN_JSON)
+    retrained = _read_json(retrain_path) if os.path.exists(retrain_path) else None
+    summary = summarize(config, index, finished=index["phase"] == "done",
+                        candidates=candidates, retrained=retrained)
+    summary["report"] = report_lib.write_report(workdir, config.name, candidates, summary)
+    return summary
 
 
 def run_weight_sharing(config: WeightSharingConfig, workdir: str, *, retrain: Any = None,
                        stream: TextIO | None = sys.stdout,
                        max_epochs: int | None = None) -> dict[str, Any]:
-    """Runs (or resumes, or reprints) the search of ``config`` in ``workdir``; see the module docstring.
+    """Runs (or resumes, or reprints) the search of ``config`` in ``workdir``.
 
     Returns a summary: ``finished``, ``epochs``, ``controller_steps``, the
     per-epoch ``history``, ``wall_seconds`` / ``cpu_seconds`` of the search
-    (retraining excluded), ``best`` (the derived candidate), ``retrain``
-    (reward, error, seconds) and ``report`` (paths).
+    (retraining excluded), ``replicas``, ``best`` (the derived candidate),
+    ``retrain`` (reward, error, seconds) and ``report`` (paths).
     """
-    return _Search(config, workdir, retrain, stream, max_epochs).run()
+    return WeightSharingSearch(config, workdir, retrain=retrain, stream=stream,
+                               max_epochs=max_epochs).run()
 
 
-__all__ = ["run_weight_sharing", "prepare_workdir", "write_report", "PHASES"]
+__all__ = ["WeightSharingSearch", "run_weight_sharing", "prepare_workdir", "is_workdir",
+           "load_workdir_config", "read_candidates", "report_from_workdir", "summarize",
+           "PHASES"]

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from search_cifar import child_config
 from search_cifar.weight_sharing import config as config_lib
 from search_cifar.weight_sharing.config import WeightSharingConfig
 
@@ -24,6 +25,7 @@ def test_the_enas_preset_has_the_papers_values():
     assert (k.strategy, k.strategy_options) == ("rl", {"preset": "enas", "batch_size": 10})
     assert (k.steps_per_epoch, k.architectures_per_step, k.reward_batch_size) == (30, 10, 160)
     assert c.space().num_blocks == 5
+    assert c.retrain == child_config.NASNET_SEARCH     # the project's search child
     # 10 + 20 + 40 + 80 = 150: the run ends at the end of the fourth cosine period.
     assert sum(10 * 2 ** i for i in range(4)) == t.epochs
 
@@ -32,6 +34,23 @@ def test_the_quickstart_is_offline_and_small():
     c = config_lib.get("enas_quickstart")
     assert c.data.dataset == "digits" and c.space().num_blocks == 3
     assert c.supernet.num_cells_per_stack == 1 and c.supernet.out_filters == 8
+    assert c.retrain == child_config.TINY and c.retrain.data == c.data
+
+
+def test_the_retraining_recipe_is_a_child_config_a_preset_name_or_none():
+    c = config_lib.get("enas_quickstart")
+    assert config_lib.override(c, {"retrain": "small"}).retrain == child_config.SMALL
+    assert config_lib.override(c, {"retrain": None}).retrain is None
+    longer = config_lib.override(c, {"retrain.epochs": 5})
+    assert longer.retrain.epochs == 5
+    assert WeightSharingConfig.from_dict(json.loads(json.dumps(longer.to_dict()))) == longer
+    with pytest.raises(ValueError, match="unknown child preset 'huge'"):
+        config_lib.override(c, {"retrain": "huge"})
+    with pytest.raises(ValueError, match="retrain must be a ChildConfig, a child preset name "
+                                         "or None, got 3"):
+        config_lib.override(c, {"retrain": 3})
+    with pytest.raises(ValueError, match="unknown config key 'retrain.network.cells'"):
+        config_lib.override(c, {"retrain": {"network": {"cells": 2}}})
 
 
 def test_overrides_are_strict_and_configs_round_trip_through_json():

@@ -16,7 +16,8 @@ import ws_helpers  # noqa: E402
 
 from nasnet.genotype import Genotype  # noqa: E402
 from search_cifar.weight_sharing import checkpoint as checkpoint_lib  # noqa: E402
-from search_cifar.weight_sharing import loop, retrain  # noqa: E402
+from search_cifar.child_evaluator import ChildEvaluator  # noqa: E402
+from search_cifar.weight_sharing import loop  # noqa: E402
 from search_cifar.weight_sharing.loop import run_weight_sharing  # noqa: E402
 
 
@@ -24,7 +25,7 @@ class CountingRetrain:
     """The real child training, counting its calls."""
 
     def __init__(self):
-        self.evaluator = retrain.child_evaluator(ws_helpers.tiny_child())
+        self.evaluator = ChildEvaluator(ws_helpers.tiny_child())
         self.genotypes = []
 
     def evaluate(self, genotype):
@@ -66,7 +67,8 @@ def test_the_search_runs_every_phase_and_writes_its_report(finished):
     assert best.fingerprint() == derived[0]["fingerprint"] == summary["best"]["fingerprint"]
     assert config.space().encode(best) == tuple(derived[0]["choices"])
     assert all(os.path.exists(p) for p in summary["report"]["best_cell"])
-    assert "| 1 |" in open(summary["report"]["candidates"]).read()
+    assert "| 1 |" in open(summary["report"]["top_k"]).read()
+    assert os.path.exists(summary["report"]["rewards_plot"])
     # Retraining: the real child training of exactly that cell.
     assert [g.fingerprint() for g in retrainer.genotypes] == [best.fingerprint()]
     with open(os.path.join(workdir, loop.RETRAIN_JSON)) as f:

@@ -42,11 +42,20 @@ def tiny_config(**overrides):
 
 
 def tiny_child():
-    """A child-training config small enough for a test: digits at 8 px, 2 steps."""
-    from search_cifar import child, data
-    return child.ChildConfig(data=data.DataConfig(dataset="digits", image_size=8, batch_size=16),
-                             num_cells_per_stack=1, num_conv_filters=4, use_aux_head=False,
-                             epochs=1, steps_per_epoch=2, validation_steps=2)
+    """A child-training config small enough for a test: digits at 8 px, N = 1, F = 4, no aux
+    head, 1 epoch of 2 steps (the search's child network, ``child_config.search_network``)."""
+    import dataclasses
+
+    from search_cifar import child_config, data
+    network = dataclasses.replace(child_config.search_network(1, 4), use_aux_head=False)
+    return child_config.ChildConfig(
+        data=data.DataConfig(dataset="digits", image_size=8, batch_size=16), network=network,
+        epochs=1, steps_per_epoch=2, validation_steps=2)
+
+
+def tiny_child_dict() -> dict:
+    """``tiny_child()`` as the JSON ``WeightSharingConfig.retrain`` reads."""
+    return json.loads(json.dumps(tiny_child().to_dict()))
 
 
 def index(workdir: str) -> dict:
