@@ -19,16 +19,29 @@ Modules, one concept each:
 * ``training.py``: optimizer and the traced train / evaluation steps under
   ``tf.distribute``, one trace for every architecture.
 * ``pipelines.py``: the training, reward and validation streams.
-* ``evaluator.py``: the shared-weights evaluator (accuracy on a minibatch).
+* ``evaluator.py``: the shared-weights evaluator (accuracy on a minibatch), a
+  ``search_cifar.evaluator.Result`` like every evaluator's.
 * ``derive.py``: sample the final policy, score, keep the best.
 * ``checkpoint.py``: weights + optimizer + generator, and a JSON index.
 * ``progress.py``: per-epoch lines with an ETA, TensorBoard scalars.
-* ``retrain.py``: the one import of child training.
-* ``loop.py``: ``run_weight_sharing(config, workdir, retrain=..., stream=...)``.
+* ``report.py``: ``report/`` (best genotype, cell pictures, reward plot,
+  top-k) and the printed summary.
+* ``loop.py``: ``WeightSharingSearch`` / ``run_weight_sharing(config,
+  workdir)``: the search, its resume, the derivation, the retraining of the
+  derived cell by the child training ``config.retrain``
+  (``search_cifar.child_evaluator.ChildEvaluator``) and the report.
+* ``command.py``: what the ``search`` binary does for
+  ``--experiment=enas_cifar10`` / ``enas_quickstart``.
+
+The package is part of the ``//search_cifar`` Bazel package (no BUILD file of
+its own): the ``search`` binary in ``search_cifar/`` runs it, and it builds
+on ``search_cifar``'s data, space, strategies and child training.
 
 Example:
-    >>> from search_cifar.child import TINY
-    >>> from search_cifar.weight_sharing import config, loop, retrain
-    >>> summary = loop.run_weight_sharing(config.get("enas_quickstart"), "out/enas_quickstart",
-    ...                                   retrain=retrain.child_evaluator(TINY))
+    >>> from search_cifar.weight_sharing import config, loop
+    >>> summary = loop.run_weight_sharing(config.get("enas_quickstart"), "out/enas_quickstart")
+    >>> summary["retrain"]["reward"]      # the derived cell, retrained from scratch
+
+or from the shell: ``python search_cifar/search.py --experiment=enas_quickstart
+--workdir=out/enas_quickstart``.
 """
