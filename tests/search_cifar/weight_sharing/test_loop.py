@@ -109,6 +109,45 @@ def _interrupt_at_save(monkeypatch, number: int) -> None:
     monkeypatch.setattr(checkpoint_lib.SearchCheckpoint, "save", save)
 
 
+def _assert_same_search(workdir: str, resumed: dict, reference: str, summary: dict) -> None:
+    """``workdir``'s search ended exactly as the uninterrupted one in ``reference``."""
+    assert resumed["finished"] and resumed["epochs"] == 2 and resumed["controller_steps"] == 4
+    keys = ("loss", "accuracy", "reward_mean", "reward_max", "step_rewards", "diagnostics",
+            "learning_rate")
+    for a, b in zip(resumed["history"], summary["history"]):
+        assert {k: a[k] for k in keys} == {k: b[k] for k in keys}
+    assert resumed["best"] == summary["best"]
+    assert ws_helpers.index(workdir)["strategy"] == ws_helpers.index(reference)["strategy"]
+    ours, theirs = ws_helpers.weights(workdir), ws_helpers.weights(reference)
+    assert ours.keys() == theirs.keys()
+    for key in ours:
+        np.testing.assert_array_equal(ours[key], theirs[key], err_msg=key)
+    with open(os.path.join(workdir, loop.DERIVE_JSON)) as f, \
+            open(os.path.join(reference, loop.DERIVE_JSON)) as g:
+        assert json.load(f) == json.load(g)
+
+
+def test_interrupted_mid_training_then_resumed_equals_uninterrupted(finished, tmp_path,
+                                                                    monkeypatch):
+    reference, summary, _, _ = finished
+    workdir = str(tmp_path / "interrupted")
+    config = ws_helpers.tiny_config(tensorboard=True)
+    # Saves per epoch: training step 2 (every 2 steps), end of training (4 steps), after
+    # controller step 1, end of epoch. Stop before the end-of-training save of epoch 2:
+    # its training steps 3-4 are lost and redone from the checkpoint of step 2 (weights,
+    # optimizer, generator, strategy, the data stream skipped to batch 3).
+    _interrupt_at_save(monkeypatch, 6)
+    with pytest.raises(Interrupt, match="controller step 0 of epoch 2"):
+        run_weight_sharing(config, workdir, stream=None)
+    assert (ws_helpers.index(workdir)["epoch"], ws_helpers.index(workdir)["step"]) == (1, 2)
+    monkeypatch.undo()
+    output = io.StringIO()
+    resumed = run_weight_sharing(config, workdir, stream=output)
+    assert "resuming at epoch 2, train step 2" in output.getvalue()
+    _assert_same_search(workdir, resumed, reference, summary)
+
+
+@pytest.mark.slow
 def test_interrupted_anywhere_then_resumed_equals_uninterrupted(finished, tmp_path, monkeypatch):
     reference, summary, _, _ = finished
     workdir = str(tmp_path / "interrupted")
@@ -133,21 +172,7 @@ def test_interrupted_anywhere_then_resumed_equals_uninterrupted(finished, tmp_pa
     output = io.StringIO()
     resumed = run_weight_sharing(config, workdir, stream=output, retrain=None)
     assert "resuming at epoch 2, controller step 0" in output.getvalue()
-    assert resumed["finished"] and resumed["epochs"] == 2 and resumed["controller_steps"] == 4
-    for a, b in zip(resumed["history"], summary["history"]):
-        assert {k: a[k] for k in ("loss", "accuracy", "reward_mean", "reward_max",
-                                  "diagnostics", "learning_rate")} == \
-               {k: b[k] for k in ("loss", "accuracy", "reward_mean", "reward_max",
-                                  "diagnostics", "learning_rate")}
-    assert resumed["best"] == summary["best"]
-    assert ws_helpers.index(workdir)["strategy"] == ws_helpers.index(reference)["strategy"]
-    ours, theirs = ws_helpers.weights(workdir), ws_helpers.weights(reference)
-    assert ours.keys() == theirs.keys()
-    for key in ours:
-        np.testing.assert_array_equal(ours[key], theirs[key], err_msg=key)
-    with open(os.path.join(workdir, loop.DERIVE_JSON)) as f, \
-            open(os.path.join(reference, loop.DERIVE_JSON)) as g:
-        assert json.load(f) == json.load(g)
+    _assert_same_search(workdir, resumed, reference, summary)
 
 
 # -- bad input: refused before anything is written --------------------------------------
@@ -223,6 +248,7 @@ def test_foreign_or_broken_checkpoint_indexes(tmp_path):
         ckpt.read_index()
 
 
+@pytest.mark.slow   # random search through the binary: test_binary.py
 @pytest.mark.parametrize("strategy, options, controller_steps", [
     # Random search with weight sharing (Li & Talwalkar 2019): no controller phase at all.
     ("random", {}, 0),

@@ -6,6 +6,9 @@ it has checkpointed progress, and the same call is made again. The resumed
 run must end with every epoch and every controller step done once, and the
 derivation and report written. (That a resume computes exactly what an
 uninterrupted run computes is ``test_loop.py``'s in-process test.)
+
+Slow (3 epochs of 6 steps, about a minute of CPU); the default suite SIGKILLs the
+``search`` binary at a smaller size (``test_binary.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import signal
 import sys
 import time
 
+import pytest
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ws_helpers  # noqa: E402
 
@@ -24,6 +29,7 @@ from nasnet.genotype import Genotype  # noqa: E402
 EPOCHS, STEPS, CONTROLLER_STEPS = 3, 6, 3
 
 
+@pytest.mark.slow
 def test_sigkill_mid_search_then_resume_finishes_every_epoch_and_step(tmp_path):
     config = json.loads(json.dumps(ws_helpers.TINY))
     config["training"].update(epochs=EPOCHS, steps_per_epoch=STEPS, checkpoint_every_steps=2)
