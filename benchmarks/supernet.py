@@ -50,6 +50,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+import tf_keras  # noqa: E402
 
 from nasnet import io_utils  # noqa: E402
 from search_cifar.strategies.base import new_rng, random_choices  # noqa: E402
@@ -89,7 +90,7 @@ def measure(size: Size, steps: int, rounds: int, seed: int = 0) -> dict[str, Any
     config = config_lib.get(size.preset)
     space = config.space()
     holds = config.supernet.holds()
-    tf.keras.utils.set_random_seed(seed)
+    tf_keras.utils.set_random_seed(seed)
     strategy = tf.distribute.get_strategy()
     start = time.perf_counter()
     model = Supernet(config.supernet, num_classes=10, image_size=size.image_size, seed=seed)

@@ -116,6 +116,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from typing import Any, Mapping
 
 from nasnet import config_utils
@@ -130,6 +131,7 @@ from search_cifar.weight_sharing.architecture import SupernetOps, check_space
 ENAS_OPS = ("sep_conv_3x3", "sep_conv_5x5", "avg_pool_3x3", "max_pool_3x3", "identity")
 #: ``transfer.distribute.make_strategy`` names (TPUs are not supported here).
 DISTRIBUTE_STRATEGIES = ("one_device", "mirrored", "multi_worker_mirrored")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 #: Fields a resumed run may change: how it runs, not what it computes.
 EXECUTION_FIELDS = ("tensorboard", "training.checkpoint_every_steps", "data.data_dir",
                     "retrain.data.data_dir", "retrain.verbose", "retrain.tensorboard_dir")
@@ -330,8 +332,9 @@ class WeightSharingConfig:
         if self.retrain is not None and not isinstance(self.retrain, child_lib.ChildConfig):
             raise ValueError(f"retrain must be a ChildConfig, a child preset name or None, "
                              f"got {self.retrain!r}")
-        if not isinstance(self.name, str) or not self.name:
-            raise ValueError(f"name must be a non-empty string, got {self.name!r}")
+        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
+            raise ValueError(f"name must be letters, digits, '.', '_' or '-' (it names the "
+                             f"derived genotype and its network), got {self.name!r}")
         if self.space_ops is not None:
             object.__setattr__(self, "space_ops", _ops_tuple("space_ops", self.space_ops))
         if self.space_num_blocks is not None:

@@ -108,7 +108,9 @@ def test_identity_diff_ignores_execution_fields():
     ({"controller.reward_batch_size": 0}, "controller.reward_batch_size must be an int >= 1"),
     ({"derive.num_candidates": 0}, "derive.num_candidates must be an int >= 1"),
     ({"derive.validation_batches": 0}, "derive.validation_batches must be an int >= 1"),
-    ({"name": ""}, "name must be a non-empty string"),
+    ({"name": ""}, "name must be letters, digits"),
+    ({"name": "my search"}, r"name must be letters, digits, '.', '_' or '-' \(it names the "
+                            r"derived genotype and its network\), got 'my search'"),
     ({"space_ops": "identity"}, "space_ops must be a list of op names"),
     ({"space_num_blocks": 0}, "space_num_blocks must be an int >= 1"),
     ({"distribute_strategy": "tpu"}, "distribute_strategy must be one of"),
