@@ -138,8 +138,12 @@ def _print_summary(out, config, workdir: str) -> None:
 
 def _weight_sharing_main(workdir: str, experiments) -> int:
     """``--experiment=enas_*``, or ``--report_only`` of such a workdir (weight_sharing/command.py)."""
+    from absl import logging  # noqa: PLC0415
+
     from search_cifar.weight_sharing import command  # noqa: PLC0415
 
+    if not FLAGS["verbosity"].present:  # TF logs every checkpoint save at INFO
+        logging.set_verbosity(logging.WARNING)
     try:
         overrides = dict(map(experiments.parse_override, FLAGS.config_override))
         if FLAGS.report_only:

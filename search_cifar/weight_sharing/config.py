@@ -36,6 +36,10 @@ learning rate                  cosine 0.05 -> 0.0005,     [code] child_lr_cosine
                                restarts T0=10, Tmul=2     T_0, T_mul (see note 2)
 optimizer                      SGD, Nesterov momentum 0.9 [code] utils.get_train_ops "momentum"
 gradient clipping              5.0, global norm           [ours] (note 3)
+checkpoints                    at the end of each phase   [ours]: at most one epoch's training or
+                               (2 per epoch)              controller phase is redone after a kill
+                                                          (the issue allows one epoch); a save costs
+                                                          seconds at this size
 controller                     rl preset "enas" (LSTM 64, [code] controller_lr, entropy_weight,
                                Adam 0.0035, entropy 1e-4,  tanh_constant, bl_dec (main.py)
                                tanh 1.10, baseline 0.99)
@@ -86,7 +90,7 @@ supernet N / F                 1 / 8                  the quickstart child's siz
 aux head                       yes, 0.4               as the child it is retrained as
 drop path / dense dropout      off / off              20 short epochs: nothing to regularise
 epochs                         20 (42 steps each)     each branch's candidates get about 170
-                                                      updates; about 7 CPU-s an epoch
+                                                      updates; about 5.5 CPU-s an epoch
 learning rate                  cosine 0.05 -> 0.0005, one period that ends with the run, so the
                                one period of 20       derivation scores the supernet at its
                                epochs                 lowest rate (ENAS's 150 epochs also end a
@@ -99,12 +103,18 @@ reward batch                   50 of the 150          noise about 0.06 per rewar
 derivation                     100 candidates on all  a fixed set for every candidate; about
                                150 validation images  12 CPU-s, forward only
 retrain                        ``tiny`` child: 3      1 epoch leaves the ranking of cells to
-                               epochs                 noise; TINY's own preset (about 25 CPU-s)
+                               epochs                 noise; TINY's own preset (about 15 CPU-s)
+checkpoints                    at the end of each     a save costs about 0.5 CPU-s (the rl
+                               phase                  state is 5 MB of JSON): after every
+                                                      controller step they took 8 of an
+                                                      epoch's 14 CPU-s
 =============================  =====================  ==========================================
 
-The search takes about 250 CPU-s with the retraining (one supernet trace,
-about 70 CPU-s, is the largest single item); ``benchmarks/enas_vs_evolution.py``
-measures it against the evolution quickstart.
+Measured once on 2 shared cores (load 2.5): 252 CPU-s for the whole command
+(``search.py --experiment=enas_quickstart``): the search 184 (its first epoch,
+with the supernet's traces, 60), the retraining 19, the rest start-up;
+``benchmarks/enas_vs_evolution.py`` measures it against the evolution
+quickstart.
 
 Example:
     >>> config = override(get("enas_quickstart"), {"training.epochs": 2})
@@ -133,7 +143,8 @@ ENAS_OPS = ("sep_conv_3x3", "sep_conv_5x5", "avg_pool_3x3", "max_pool_3x3", "ide
 DISTRIBUTE_STRATEGIES = ("one_device", "mirrored", "multi_worker_mirrored")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 #: Fields a resumed run may change: how it runs, not what it computes.
-EXECUTION_FIELDS = ("tensorboard", "training.checkpoint_every_steps", "data.data_dir",
+EXECUTION_FIELDS = ("tensorboard", "training.checkpoint_every_steps",
+                    "controller.checkpoint_every_steps", "data.data_dir",
                     "retrain.data.data_dir", "retrain.verbose", "retrain.tensorboard_dir")
 
 
@@ -211,8 +222,11 @@ class SharedTrainingConfig:
     dropped). The learning rate restarts after ``restart_period_epochs``
     epochs, then after periods ``restart_multiplier`` times longer each.
     ``checkpoint_every_steps``: a checkpoint within the training phase every
-    that many steps (None: only at the phase's end); one is always written
-    after each controller step and at the end of each phase.
+    that many steps (None: only at the phase's end); one is always written at
+    the end of each phase. A checkpoint is not free: the supernet has
+    thousands of variables and the ``rl`` strategy's state (its LSTM and Adam
+    moments, as JSON) is megabytes, so a save costs about 0.5 CPU-s even for
+    the quickstart's supernet (measured).
     """
 
     epochs: int = 150
@@ -224,7 +238,7 @@ class SharedTrainingConfig:
     momentum: float = 0.9
     nesterov: bool = True
     clip_norm: float | None = 5.0
-    checkpoint_every_steps: int | None = 100
+    checkpoint_every_steps: int | None = None
 
     def __post_init__(self):
         _check_int("training.epochs", self.epochs, 1)
@@ -248,7 +262,11 @@ class SharedTrainingConfig:
 @dataclasses.dataclass(frozen=True)
 class ControllerConfig:
     """The strategy and its phase: ``steps_per_epoch`` steps of ``architectures_per_step``
-    asks, each scored on its own validation minibatch of ``reward_batch_size``, then as many tells."""
+    asks, each scored on its own validation minibatch of ``reward_batch_size``, then as many tells.
+
+    ``checkpoint_every_steps``: a checkpoint within the phase every that many
+    controller steps (None: only at the phase's end, which is the epoch's end).
+    """
 
     strategy: str = "rl"
     strategy_options: Mapping[str, Any] = dataclasses.field(
@@ -256,6 +274,7 @@ class ControllerConfig:
     steps_per_epoch: int = 30
     architectures_per_step: int = 10
     reward_batch_size: int = 160
+    checkpoint_every_steps: int | None = None
 
     def __post_init__(self):
         from search_cifar import strategies  # noqa: PLC0415 -- registers every strategy
@@ -269,6 +288,8 @@ class ControllerConfig:
         _check_int("controller.steps_per_epoch", self.steps_per_epoch, 0)
         _check_int("controller.architectures_per_step", self.architectures_per_step, 1)
         _check_int("controller.reward_batch_size", self.reward_batch_size, 1)
+        if self.checkpoint_every_steps is not None:
+            _check_int("controller.checkpoint_every_steps", self.checkpoint_every_steps, 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -412,7 +433,7 @@ ENAS_QUICKSTART = WeightSharingConfig(
     name="enas_quickstart",
     supernet=SupernetConfig(num_blocks=3, ops=QUICKSTART_OPS, num_cells_per_stack=1,
                             out_filters=8, drop_path_keep_prob=1.0, dense_dropout_keep_prob=1.0),
-    training=SharedTrainingConfig(epochs=20, restart_period_epochs=20, checkpoint_every_steps=20),
+    training=SharedTrainingConfig(epochs=20, restart_period_epochs=20),
     controller=ControllerConfig(strategy="rl",
                                 strategy_options={"preset": "enas", "batch_size": 5,
                                                   "learning_rate": 0.01},

@@ -40,13 +40,14 @@ Work directory (names in ``nasnet.artifacts``): ``config.json``,
 ``checkpoints/`` (``checkpoint.py``), ``derive.json`` (every candidate and its
 accuracy), ``retrain.json``, ``report/`` and ``tensorboard/`` (``progress.py``).
 
-**Resume.** A checkpoint is written every ``training.checkpoint_every_steps``
-training steps, at the end of each training phase, after every controller
-step and after the derivation. SIGKILL at any moment and call again with the
-same config and work directory: the supernet's weights, the optimizer, the
-random generator, the strategy's state and the data position come back from
-the last checkpoint, so at most ``checkpoint_every_steps`` training steps (or
-the rest of a phase when it is None) or one controller step are redone, and
+**Resume.** A checkpoint is written at the end of each training phase and of
+each controller phase (the epoch's end), after the derivation, and within the
+phases every ``training.checkpoint_every_steps`` training steps and every
+``controller.checkpoint_every_steps`` controller steps when they are set.
+SIGKILL at any moment and call again with the same config and work directory:
+the supernet's weights, the optimizer, the random generator, the strategy's
+state and the data position come back from the last checkpoint, so at most
+one phase (or that many steps) is redone, and
 the run then continues as the uninterrupted one would (bit for bit on a CPU
 with ``deterministic=True``; within floating-point noise otherwise). A kill
 during retraining repeats the retraining (child training has no
@@ -313,7 +314,7 @@ class WeightSharingSearch:
 
     def controller_phase(self) -> None:
         s, c = self.state, self.config.controller
-        per_step = c.architectures_per_step
+        per_step, every = c.architectures_per_step, c.checkpoint_every_steps
         self.evaluator.use_batches(self.data.rewards(s["epoch"], skip=s["step"] * per_step))
         clock = time.perf_counter(), time.process_time()
         for step in range(s["step"], c.steps_per_epoch):
@@ -328,7 +329,7 @@ class WeightSharingSearch:
             self.progress.controller_step(s["controller_steps"], rewards,
                                           diagnostics(self.strategy))
             clock = self._clock(clock)
-            if s["step"] < c.steps_per_epoch:
+            if every and s["step"] % every == 0 and s["step"] < c.steps_per_epoch:
                 self.save()
         self._clock(clock)
         self.end_epoch()

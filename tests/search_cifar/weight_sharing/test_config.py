@@ -74,6 +74,7 @@ def test_identity_diff_ignores_execution_fields():
     c = config_lib.get("enas_quickstart")
     saved = c.to_dict()
     changed = config_lib.override(c, {"tensorboard": False, "training.checkpoint_every_steps": 5,
+                                      "controller.checkpoint_every_steps": 2,
                                       "data.data_dir": "/data"})
     assert config_lib.identity_diff(saved, changed) == []
     other = config_lib.override(c, {"supernet.out_filters": 16, "seed": 3})
@@ -106,6 +107,8 @@ def test_identity_diff_ignores_execution_fields():
     ({"controller.steps_per_epoch": -1}, "controller.steps_per_epoch must be an int >= 0"),
     ({"controller.architectures_per_step": 0}, "controller.architectures_per_step must be"),
     ({"controller.reward_batch_size": 0}, "controller.reward_batch_size must be an int >= 1"),
+    ({"controller.checkpoint_every_steps": 0},
+     "controller.checkpoint_every_steps must be an int >= 1"),
     ({"derive.num_candidates": 0}, "derive.num_candidates must be an int >= 1"),
     ({"derive.validation_batches": 0}, "derive.validation_batches must be an int >= 1"),
     ({"name": ""}, "name must be letters, digits"),
