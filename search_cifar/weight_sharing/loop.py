@@ -236,7 +236,7 @@ class WeightSharingSearch:
     # -- phases ----------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         """Runs the search to its end (or ``max_epochs`` epochs), then the report; the summary."""
-        s, cfg = self.state, self.config
+        cfg = self.config
         if self.chief:
             os.makedirs(self.workdir, exist_ok=True)
             if not self.resuming:
