@@ -31,10 +31,10 @@ from __future__ import annotations
 import sys
 from typing import Any, Mapping, Sequence, TextIO
 
+from nasnet import distribute
 from search_cifar.weight_sharing import config as config_lib
 from search_cifar.weight_sharing import loop
 from search_cifar.weight_sharing.report import summary_lines
-from transfer import distribute
 
 #: Flags of the trial search that a weight-sharing search has no use for, and why.
 TRIAL_FLAGS: dict[str, str] = {

@@ -5,7 +5,7 @@ the supernet (``SupernetConfig``), its training (``SharedTrainingConfig``),
 the controller phase (``ControllerConfig``), the derivation of the final cell
 (``DeriveConfig``), the data (``search_cifar.data.DataConfig``), the search
 space (by default exactly what the supernet holds), the ``tf.distribute``
-strategy by ``transfer.distribute``'s names, and the seed.
+strategy by ``nasnet.distribute``'s names, and the seed.
 
 Presets (``get(name)``; ``override(config, {"training.epochs": 3})`` changes
 any field by dotted key and refuses a misspelt one). Labels as in
@@ -139,7 +139,7 @@ from search_cifar.weight_sharing.architecture import SupernetOps, check_space
 
 #: The five ops of ENAS's micro search, in ``micro_child._enas_cell``'s order [code].
 ENAS_OPS = ("sep_conv_3x3", "sep_conv_5x5", "avg_pool_3x3", "max_pool_3x3", "identity")
-#: ``transfer.distribute.make_strategy`` names (TPUs are not supported here).
+#: ``nasnet.distribute.make_strategy`` names (TPUs are not supported here).
 DISTRIBUTE_STRATEGIES = ("one_device", "mirrored", "multi_worker_mirrored")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 #: Fields a resumed run may change: how it runs, not what it computes.

@@ -71,7 +71,7 @@ from typing import Any, TextIO
 import tensorflow as tf
 import tf_keras
 
-from nasnet import artifacts, io_utils
+from nasnet import artifacts, distribute, io_utils
 from search_cifar import strategies
 from search_cifar.child_evaluator import ChildEvaluator
 from search_cifar.weight_sharing import architecture as arch_lib
@@ -84,7 +84,6 @@ from search_cifar.weight_sharing.pipelines import SearchData
 from search_cifar.weight_sharing.progress import Progress, diagnostics
 from search_cifar.weight_sharing.supernet import Supernet
 from search_cifar.weight_sharing.training import SupernetTrainer
-from transfer import distribute
 
 CONFIG_JSON = artifacts.CONFIG_FILE
 CHECKPOINTS = artifacts.CHECKPOINT_DIR

@@ -1,6 +1,6 @@
 """The supernet trains under tf.distribute: MirroredStrategy over 2 logical CPU devices.
 
-In a subprocess: the CPU must be split (``transfer.distribute.configure_cpu_devices``)
+In a subprocess: the CPU must be split (``nasnet.distribute.configure_cpu_devices``)
 before TensorFlow starts. Each step feeds every replica half of the global batch and
 the same architecture tensor. The default suite runs the smallest supernet (1-block
 cells of 2 ops, one epoch of 2 steps); the slow suite the tiny search with op

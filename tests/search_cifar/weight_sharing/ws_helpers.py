@@ -112,7 +112,7 @@ def run(config: dict, workdir: str, cpu_devices: int | None = None, timeout: flo
 def _main(argv: list[str]) -> None:
     config_path, workdir = argv[1], argv[2]
     if len(argv) > 3:
-        from transfer import distribute
+        from nasnet import distribute
         distribute.configure_cpu_devices(int(argv[3]))   # before TensorFlow starts
     from search_cifar.weight_sharing import config as config_lib
     from search_cifar.weight_sharing.loop import run_weight_sharing
