@@ -89,7 +89,8 @@ def part_transfer(args) -> dict:
     from nasnet import known_genotypes, networks
     from nasnet.cell import DropPathSchedule
     from transfer import config as config_lib
-    from transfer import distribute, trainer
+    from nasnet import distribute
+    from transfer import trainer
 
     strategy = distribute.make_strategy("one_device")
     cfg = config_lib.preset("nasnet_a_mobile")

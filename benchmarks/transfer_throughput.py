@@ -6,7 +6,7 @@ clipping, weight decay) under the strategy, compiles it with
 ``transfer.trainer.compile_classifier`` (``jit_compile`` = XLA) and runs
 ``model.fit`` on a synthetic in-memory batch, so input decoding is not
 measured. ``mirrored`` splits the CPU into ``--replicas`` logical devices
-(``transfer.distribute.configure_cpu_devices``; the per-replica batch is
+(``nasnet.distribute.configure_cpu_devices``; the per-replica batch is
 ``global batch / replicas``, so every setting sees the same global batch).
 Reports the first step (tracing / compiling included), the median
 steady-state seconds per step, training images per second (wall clock) and
@@ -37,7 +37,7 @@ SETTINGS = ("one_device", "one_device+xla", "mirrored", "mirrored+xla")
 
 def child(args) -> dict:
     """One setting, in this (fresh) process; returns the measurements."""
-    from transfer import distribute
+    from nasnet import distribute
     strategy_name, _, xla = args.setting.partition("+")
     if strategy_name == "mirrored":
         distribute.configure_cpu_devices(args.replicas)

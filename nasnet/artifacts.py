@@ -10,6 +10,9 @@ Layouts (``<...>`` is a directory the user chooses)::
     <search workdir>/                 search_cifar (search.py)
         config.json, state.json, best.json, trials/000017.json, tensorboard/,
         report/best_genotype.json
+    <weight-sharing search workdir>/  search_cifar.weight_sharing (search.py --experiment=enas_*)
+        config.json, checkpoints/{index.json, ckpt-*}, derive.json, retrain.json,
+        tensorboard/, report/best_genotype.json
     <training workdir>/               transfer.trainer
         config.json, genotype.json, events.jsonl, metrics.json, tensorboard/,
         checkpoints/chief/ckpt-*, final/ckpt.*
@@ -64,6 +67,15 @@ SEARCH_BEST_FILE = "best.json"
 TRIALS_DIR = "trials"
 #: The strategy's state, rewritten after every ask and tell.
 SEARCH_STATE_FILE = "state.json"
+
+# -- a weight-sharing search work directory (search_cifar.weight_sharing) ---------------
+#: What commits a supernet checkpoint (``checkpoints/index.json``): the search's position,
+#: the strategy's state and the history, naming the ``ckpt-<n>`` weights it goes with.
+SUPERNET_CHECKPOINT_INDEX = "index.json"
+#: The derivation: every distinct sampled cell with its shared-weight accuracy, best first.
+DERIVED_CANDIDATES_FILE = "derive.json"
+#: The derived cell retrained from scratch: reward, error, metrics and seconds.
+RETRAIN_FILE = "retrain.json"
 
 # -- a training work directory --------------------------------------------------------
 #: Preemption checkpoints (Keras ``BackupAndRestore`` writes them under ``chief/``).

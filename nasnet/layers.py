@@ -169,16 +169,18 @@ class FactorizedReduction(tf_keras.layers.Layer):
                 "config": dataclasses.asdict(self.config)}
 
 
-def drop_path(x: tf.Tensor, keep_prob: tf.Tensor) -> tf.Tensor:
+def drop_path(x: tf.Tensor, keep_prob: tf.Tensor, noise: tf.Tensor | None = None) -> tf.Tensor:
     """Drops whole examples of a path: ``x / keep_prob * Bernoulli(keep_prob)``.
 
     Zoph et al. 2018, Sec. 4.1 (ScheduledDropPath); slim ``drop_path``.
-    ``x``: ``[B, H, W, C]``; one draw per example.
+    ``x``: ``[B, H, W, C]``; one draw per example. ``noise``: the uniform
+    ``[B, 1, 1, 1]`` draws in [0, 1) (None: ``tf.random.uniform``); pass draws
+    from a checkpointed ``tf.random.Generator`` to make a resumed run exact.
     """
     keep_prob = tf.cast(keep_prob, x.dtype)
-    batch = tf.shape(x)[0]
-    noise = tf.random.uniform([batch, 1, 1, 1], dtype=x.dtype)
-    mask = tf.floor(keep_prob + noise)
+    if noise is None:
+        noise = tf.random.uniform([tf.shape(x)[0], 1, 1, 1], dtype=x.dtype)
+    mask = tf.floor(keep_prob + tf.cast(noise, x.dtype))
     return x / keep_prob * mask
 
 

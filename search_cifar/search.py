@@ -2,6 +2,7 @@
 
     bazel run //search_cifar:search -- --experiment=quickstart --workdir=$PWD/out/quickstart
     python search_cifar/search.py --experiment=synthetic --workdir=/tmp/s --budget=20
+    python search_cifar/search.py --experiment=enas_quickstart --workdir=out/enas_quickstart
     bazel run //search_cifar:search -- --experiment=nasnet_cifar10 --workdir=... \\
         --ray_address=auto --data_dir=/data/tfds
     bazel run //search_cifar:search -- --workdir=$PWD/out/quickstart --report_only
@@ -18,6 +19,11 @@ children are abandoned and run again on resume) and exits 130 with one line.
 TensorFlow in this process (the strategy, dataset checks) sees no GPU, unless
 the children train here (``--workers=0``) on a machine with GPUs; each child
 on Ray sees only the GPUs it asked for (``search_cifar/devices.py``).
+
+The weight-sharing experiments (``enas_cifar10``, ``enas_quickstart``) run
+``search_cifar/weight_sharing`` instead (``weight_sharing/command.py``): the
+same work directory, report, resume and ``--report_only``; their overrides are
+keys of ``weight_sharing.config.WeightSharingConfig``.
 """
 
 from __future__ import annotations
@@ -38,7 +44,8 @@ from search_cifar import strategies  # noqa: E402 -- the registry of names; impo
 FLAGS = flags.FLAGS
 flags.DEFINE_string("experiment", "quickstart", "A named experiment (see search_cifar/"
                     "experiments.py): quickstart, quickstart_rl, nasnet_cifar10, "
-                    "amoebanet_cifar10, small_cifar10, synthetic.")
+                    "amoebanet_cifar10, small_cifar10, synthetic; weight sharing "
+                    "(search_cifar/weight_sharing/config.py): enas_cifar10, enas_quickstart.")
 flags.DEFINE_string("workdir", None, "Trial records, state, TensorBoard and the report go here; "
                     "the same workdir resumes a search.")
 flags.DEFINE_integer("workers", None, "Concurrent trials (default: the experiment's; with "
@@ -53,6 +60,11 @@ flags.DEFINE_string("strategy", None, f"Search strategy: {', '.join(strategies.n
                     "(another strategy than the experiment's drops its options).")
 flags.DEFINE_string("data_dir", None, "Directory of prepared tfds datasets (child.data.data_dir).")
 flags.DEFINE_multi_string("config_override", [], "key=value on the SearchConfig, repeatable.")
+flags.DEFINE_string("distribute_strategy", None, "Weight-sharing experiments only: the "
+                    "supernet's tf.distribute strategy (one_device, mirrored, "
+                    "multi_worker_mirrored with TF_CONFIG), as transfer's --strategy.")
+flags.DEFINE_integer("num_cpu_devices", None, "Weight-sharing experiments only: split the CPU "
+                     "into this many logical devices (mirrored on a CPU).")
 flags.DEFINE_bool("report_only", False, "Only regenerate the report (pictures, plot, table) "
                   "of --workdir's trials; runs nothing.")
 
@@ -131,6 +143,29 @@ def _trials_in_process_requested() -> bool:
     return in_process and not FLAGS.report_only
 
 
+def _weight_sharing_main(workdir: str, experiments) -> int:
+    """``--experiment=enas_*``, or ``--report_only`` of such a workdir (weight_sharing/command.py)."""
+    from absl import logging  # noqa: PLC0415
+
+    from search_cifar.weight_sharing import command  # noqa: PLC0415
+
+    if not FLAGS["verbosity"].present:  # TF logs every checkpoint save at INFO
+        logging.set_verbosity(logging.WARNING)
+    overrides = dict(map(experiments.parse_override, FLAGS.config_override))
+    if FLAGS.report_only:
+        summary = command.report_only(workdir, overrides)
+    else:
+        search = command.prepare(
+            FLAGS.experiment, workdir, overrides, strategy=FLAGS.strategy,
+            data_dir=cli.user_path(FLAGS.data_dir) if FLAGS.data_dir else None,
+            distribute_strategy=FLAGS.distribute_strategy,
+            num_cpu_devices=FLAGS.num_cpu_devices,
+            trial_flags=[f for f in command.TRIAL_FLAGS if getattr(FLAGS, f) is not None])
+        summary = search.run()
+    print("\n".join(command.summary_lines(summary, workdir)))
+    return 0
+
+
 def main(argv: list[str]) -> int:
     try:
         return _main(argv)
@@ -146,10 +181,22 @@ def _main(argv: list[str]) -> int:
     devices.hide_gpus_from_this_process(_trials_in_process_requested())
     from search_cifar import experiments, trial_store  # TensorFlow: after the above
 
+    from search_cifar.weight_sharing import config as ws_config  # noqa: PLC0415
+    from search_cifar.weight_sharing import loop as ws_loop  # noqa: PLC0415
+
     if not FLAGS.workdir:
         raise cli.UsageError("--workdir is required")
     workdir = cli.user_path(FLAGS.workdir)
     # Everything that can be wrong is found before the first write (ValueError: exit 2).
+    known = experiments.names() + ws_config.names()
+    if not FLAGS.report_only and FLAGS.experiment not in known:
+        raise cli.UsageError(f"unknown experiment {FLAGS.experiment!r}; known: {sorted(known)}")
+    if (ws_loop.is_workdir(workdir) if FLAGS.report_only
+            else FLAGS.experiment in ws_config.names()):
+        return _weight_sharing_main(workdir, experiments)
+    if FLAGS.distribute_strategy is not None or FLAGS.num_cpu_devices is not None:
+        raise cli.UsageError("--distribute_strategy and --num_cpu_devices apply to the "
+                             "weight-sharing experiments only (enas_*)")
     if FLAGS.report_only:
         config = experiments.load_workdir_config(workdir)
         config = experiments.apply_overrides(

@@ -56,10 +56,9 @@ import json
 from typing import Any, Mapping
 
 from nasnet import config_utils, io_utils, json_types, networks
+from nasnet.distribute import MIXED_PRECISION, STRATEGIES
 from nasnet.layers import LayerConfig
 
-STRATEGIES = ("one_device", "mirrored", "multi_worker_mirrored", "tpu")
-MIXED_PRECISION = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 PREPROCESSING = ("inception", "resize")
 
 #: ImageNet ILSVRC-2012 training images (tfds ``imagenet2012`` train split).

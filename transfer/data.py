@@ -297,7 +297,7 @@ def pipeline(source: tf.data.Dataset, config: DataConfig, *, training: bool, ima
 
     ``deterministic``: keep the element order of the training map. Only data
     sharding needs it (several input workers each keeping every k-th element
-    of the same sequence: ``transfer.distribute.num_input_workers`` > 1); on
+    of the same sequence: ``nasnet.distribute.num_input_workers`` > 1); on
     one host any finished element may go first, so a slow image does not
     hold up the batch. Evaluation always keeps its order.
     """

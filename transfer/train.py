@@ -112,7 +112,7 @@ def main(argv: list[str]) -> int:
 def _main(argv: list[str]) -> int:
     del argv  # no positional arguments (cli.run refuses them)
     if FLAGS.num_cpu_devices:
-        from transfer import distribute
+        from nasnet import distribute
         distribute.configure_cpu_devices(FLAGS.num_cpu_devices)
     config = build_config()
     if FLAGS.print_config:
@@ -120,7 +120,8 @@ def _main(argv: list[str]) -> int:
         return 0
     if not FLAGS.workdir:
         raise cli.UsageError("--workdir is required")
-    from transfer import distribute, export, trainer
+    from nasnet import distribute
+    from transfer import export, trainer
 
     # First TensorFlow work: multi-worker strategies must exist before any op runs.
     strategy = distribute.make_strategy(config.strategy, config.tpu_address)

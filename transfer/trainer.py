@@ -56,13 +56,13 @@ from typing import Any, Iterable
 import tensorflow as tf
 import tf_keras
 
-from nasnet import genotype_source, io_utils, networks
+from nasnet import distribute, genotype_source, io_utils, networks
 from nasnet.artifacts import (CHECKPOINT_DIR, CHIEF_CHECKPOINT_DIR, CONFIG_FILE, EVENTS_FILE,
                               FINAL_CHECKPOINT_PREFIX, FINAL_DIR, GENOTYPE_FILE, METRICS_FILE,
                               TENSORBOARD_DIR)
 from nasnet.cell import DropPathSchedule
 from nasnet.genotype import Genotype
-from transfer import data, distribute
+from transfer import data
 from transfer.callbacks import (EventLog, KillAtStep, PreemptionCheckpoint,  # noqa: F401
                                 ProgressLog, StepSummaries, clean_logs)
 from transfer.config import TrainConfig, apply_overrides

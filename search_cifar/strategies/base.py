@@ -16,6 +16,15 @@ Contract:
       or another space, or one saved with other options (``_options``).
     * ``ask()`` checks each proposal with ``space.validate`` where the space
       has it.
+    * ``sample(n)`` returns ``n`` full-length points drawn from the strategy's
+      current policy WITHOUT creating proposals: nothing becomes pending and
+      nothing is told. A weight-sharing search trains its shared weights on
+      them (``search_cifar/weight_sharing``). The default, for strategies
+      without a policy of their own, is uniform draws from the space (the
+      single-path one-shot training of Guo et al. 2020); ``rl`` samples its
+      controller, ``evolution`` its living population. Draws come from a
+      generator derived from ``(seed, call number)``, so ``sample`` never
+      changes what ``ask`` proposes next, and the call count is in the state.
 
 A strategy also says how many of its first proposals are uniform random draws
 of the whole space (``num_random_proposals``), the baseline a search report
@@ -78,6 +87,9 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+#: The sub-stream of ``new_rng(seed, SAMPLE_STREAM, call)`` that ``Strategy.sample`` draws from.
+SAMPLE_STREAM = 0x5A3D1E
+
 # -- helpers for strategies -----------------------------------------------------
 def new_rng(seed: int, *stream: int) -> np.random.Generator:
     """A numpy ``Generator(PCG64)`` for ``seed`` (and an optional sub-stream).
@@ -125,6 +137,7 @@ class Strategy(abc.ABC):
         self.seed = int(seed)
         self._next_id = 0
         self._pending: dict[int, Proposal] = {}
+        self._num_sampled = 0  # sample() calls so far
 
     # -- to implement -----------------------------------------------------
     @abc.abstractmethod
@@ -142,6 +155,10 @@ class Strategy(abc.ABC):
     @abc.abstractmethod
     def _set_algorithm_state(self, state: dict[str, Any]) -> None:
         """Restores what ``_get_algorithm_state`` returned."""
+
+    def _sample(self, rng: np.random.Generator, num: int) -> list[tuple[int, ...]]:
+        """``num`` full-length points of the current policy (default: uniform), from ``rng``."""
+        return [random_choices(rng, self.space.num_choices) for _ in range(num)]
 
     @property
     def num_random_proposals(self) -> int | None:
@@ -169,6 +186,23 @@ class Strategy(abc.ABC):
         self._pending[proposal.id] = proposal
         return proposal
 
+    def sample(self, num: int) -> list[tuple[int, ...]]:
+        """``num`` points of the current policy, no proposals created (see the module docstring)."""
+        if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 1:
+            raise ValueError(f"sample needs a number of points >= 1, got {num!r}")
+        rng = new_rng(self.seed, SAMPLE_STREAM, self._num_sampled)
+        points = [tuple(int(c) for c in p) for p in self._sample(rng, int(num))]
+        validate = getattr(self.space, "validate", None)
+        for point in points:
+            if len(point) != len(self.space.num_choices):
+                raise ValueError(  # A strategy bug, not a user error, if this raises.
+                    f"{self.name!r} sampled {len(point)} choices, not the space's "
+                    f"{len(self.space.num_choices)}")
+            if validate is not None:
+                validate(point)
+        self._num_sampled += 1
+        return points
+
     def tell(self, proposal: Proposal, reward: float | None) -> None:
         known = self._pending.get(proposal.id)
         if known is None or known.choices != tuple(proposal.choices):
@@ -194,7 +228,7 @@ class Strategy(abc.ABC):
     def get_state(self) -> dict[str, Any]:
         return {"strategy": self.name, "space": self.space.signature(),
                 "options": self._options(), "seed": self.seed,
-                "next_id": self._next_id,
+                "next_id": self._next_id, "num_sampled": self._num_sampled,
                 "pending": [p.to_dict() for p in self._pending.values()],
                 "algorithm": self._get_algorithm_state()}
 
@@ -242,6 +276,7 @@ class Strategy(abc.ABC):
             self.seed = old_seed
             raise
         self._next_id = int(state["next_id"])
+        self._num_sampled = int(state.get("num_sampled", 0))  # absent in older states
         self._pending = pending
 
 

@@ -126,6 +126,13 @@ class RegularizedEvolution(base.Strategy):
         child[i] = value + (value >= child[i])
         return tuple(child)
 
+    def _sample(self, rng: np.random.Generator, num: int) -> list[tuple[int, ...]]:
+        """Living members, uniformly with replacement (uniform points while none lives)."""
+        if not self._population:
+            return super()._sample(rng, num)
+        picks = rng.integers(len(self._population), size=num)
+        return [self._population[int(i)][0] for i in picks]
+
     def _observe(self, proposal: base.Proposal, reward: float | None) -> None:
         if reward is None:
             self._num_failed += 1

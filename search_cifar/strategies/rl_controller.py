@@ -297,6 +297,10 @@ class RLStrategy(Strategy):
                 return novel
         return first
 
+    def _sample(self, rng: np.random.Generator, num: int) -> list[tuple[int, ...]]:
+        """``num`` draws of the policy as it is (no novelty seeking, nothing recorded)."""
+        return [choices for choices, _ in self._controller.sample(rng, num)]
+
     def _observe(self, proposal: Proposal, reward: float | None) -> None:
         old_log_prob = self._asked_log_prob.pop(proposal.id, None)
         if reward is None:

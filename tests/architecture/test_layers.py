@@ -95,12 +95,20 @@ def test_each_kind_of_violation_is_caught(tmp_path):
 
 # -- BUILD files ----------------------------------------------------------------------
 
+def _nearest_package(parts: list[str]) -> str:
+    """The Bazel package of directory ``parts``: the nearest one at or above it with a
+    BUILD file (``search_cifar/weight_sharing`` has none: it is in ``//search_cifar``)."""
+    while len(parts) > 1 and not os.path.exists(os.path.join(ROOT, *parts, "BUILD")):
+        parts = parts[:-1]
+    return "//" + "/".join(parts)
+
+
 def _bazel_package(module: str) -> str:
     """``search_cifar.strategies.evolution`` -> ``//search_cifar/strategies``."""
     parts = module.split(".")
     if os.path.isdir(os.path.join(ROOT, *parts)):
-        return "//" + "/".join(parts)
-    return "//" + "/".join(parts[:-1])
+        return _nearest_package(parts)
+    return _nearest_package(parts[:-1])
 
 
 def _deps(build_text: str, rule: str) -> set[str] | None:
@@ -163,7 +171,7 @@ def _test_imports(directory: str, packages: list[str]) -> set[str]:
                     parts = name.split(".")
                     while parts and not os.path.isdir(os.path.join(ROOT, *parts)):
                         parts.pop()
-                    found.add("//" + "/".join(parts))
+                    found.add(_nearest_package(parts))
     return found
 
 

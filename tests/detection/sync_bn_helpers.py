@@ -23,7 +23,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def main(out: str) -> int:
     sys.path.insert(0, REPO)
-    from transfer import distribute
+    from nasnet import distribute
     distribute.configure_cpu_devices(2)
     import numpy as np
     import tensorflow as tf

@@ -99,6 +99,14 @@ def test_drop_path_keeps_the_expectation_and_drops_whole_examples():
     assert abs(y.mean() - 1.0) < 0.05
 
 
+def test_drop_path_with_given_noise_is_that_draw():
+    x = tf.ones([3, 2, 2, 1])
+    noise = tf.constant([0.1, 0.5, 0.9], shape=[3, 1, 1, 1])
+    y = drop_path(x, tf.constant(0.5), noise=noise).numpy()
+    # floor(0.5 + u): dropped for u < 0.5, kept (scaled by 1 / 0.5) otherwise.
+    np.testing.assert_allclose(y[:, 0, 0, 0], [0.0, 2.0, 2.0])
+
+
 def test_scheduled_keep_prob_scales_with_depth_and_progress():
     # slim v3: keep = 1 - (i+1)/n * (1-p), then 1 - min(1, t) * (1 - keep).
     assert float(scheduled_keep_prob(0.6, 9, 10, 0.0)) == pytest.approx(1.0)

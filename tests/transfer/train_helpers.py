@@ -70,7 +70,7 @@ def free_port() -> int:
 
 
 def _mwms_worker(workdir: str, out: str) -> int:
-    from transfer import distribute
+    from nasnet import distribute
     strategy = distribute.make_strategy("multi_worker_mirrored")   # before any other op
     import numpy as np
     from transfer import config, trainer

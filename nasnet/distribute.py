@@ -18,7 +18,9 @@ Batch and learning rate: the configured batch is per replica, so
 ``global_batch = per_replica_batch * strategy.num_replicas_in_sync`` and the
 learning rate follows the linear scaling rule (``transfer.config``): slim's
 recipes fix the per-replica batch and multiply the rate by the number of
-replicas, which is the same thing.
+replicas, which is the same thing. (The kernel holds these helpers because
+``transfer`` and the weight-sharing search, ``search_cifar/weight_sharing``,
+both train with them.)
 
 Mixed precision (``precision_policy``): ``auto`` is ``mixed_bfloat16`` on TPU
 (the TPU's native 16-bit type needs no loss scaling), ``mixed_float16`` on GPU
@@ -39,7 +41,10 @@ import os
 
 import tensorflow as tf
 
-from transfer.config import MIXED_PRECISION, STRATEGIES
+#: ``make_strategy`` names.
+STRATEGIES = ("one_device", "mirrored", "multi_worker_mirrored", "tpu")
+#: ``precision_policy`` names.
+MIXED_PRECISION = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
 
 def configure_cpu_devices(count: int) -> None:
@@ -64,7 +69,7 @@ def configure_cpu_devices(count: int) -> None:
 
 
 def make_strategy(name: str, tpu_address: str | None = None) -> tf.distribute.Strategy:
-    """The strategy called ``name`` (one of ``transfer.config.STRATEGIES``)."""
+    """The strategy called ``name`` (one of ``STRATEGIES``)."""
     if name == "one_device":
         return tf.distribute.get_strategy()
     if name == "mirrored":

@@ -1,6 +1,6 @@
 """Strategies by name, batch scaling, precision policies and their error paths (in-process).
 
-Data-parallel training itself runs in subprocesses (test_trainer.py,
+Data-parallel training itself runs in subprocesses (tests/transfer/test_trainer.py,
 test_multi_worker.py): splitting the CPU must happen before TensorFlow starts.
 """
 
@@ -9,7 +9,7 @@ import json
 import pytest
 import tensorflow as tf
 
-from transfer import distribute
+from nasnet import distribute
 
 
 def test_one_device_and_mirrored_on_this_cpu():
