@@ -341,7 +341,15 @@ def build_classifier(genotype: Genotype, config: ClassifierConfig,
         outputs["aux_logits"] = tf_keras.layers.Activation("linear", dtype="float32",
                                                            name="aux_logits_fp32")(aux)
     default_name = f"{genotype.name or 'nasnet'}_{config.backbone.size.replace('@', '_')}"
-    return tf_keras.Model(inputs, outputs, name=name or default_name)
+    return tf_keras.Model(inputs, outputs, name=model_name(name or default_name))
+
+
+def model_name(text: str) -> str:
+    """``text`` as a Keras model name, which becomes a TensorFlow name scope when the
+    model is traced: characters outside ``[A-Za-z0-9_.-]`` become ``_`` (a genotype
+    named "quickstart trial 5" builds "quickstart_trial_5_1_F8")."""
+    name = re.sub(r"[^A-Za-z0-9_.\-]", "_", text)
+    return name if name[:1].isalnum() else "n" + name
 
 
 def inference_model(classifier: tf_keras.Model) -> tf_keras.Model:

@@ -187,3 +187,21 @@ def test_sizing_by_base_filters():
     assert config.size == "1@F3" and config.filters_for(NASNET_A) == 3
     backbone = networks.build_backbone(known_genotypes.AMOEBANET_A, config, 16)
     assert backbone.output_specs["2"][-1] == 4 * 4 * 3  # 4-way concat, F x 4 in stack 3
+
+
+def test_a_genotype_name_with_spaces_builds_and_trains():
+    # The search names its best genotype "<experiment> trial <id>"; Keras model names
+    # become TensorFlow name scopes, which refuse spaces.
+    genotype = known_genotypes.NASNET_A.with_name("quickstart trial 5")
+    config = networks.ClassifierConfig(
+        backbone=networks.BackboneConfig(stem="cifar", num_cells_per_stack=1,
+                                         num_conv_filters=4),
+        num_classes=3, image_size=8, use_aux_head=False, dense_dropout_keep_prob=1.0)
+    model = networks.build_classifier(genotype, config)
+    assert model.name == "quickstart_trial_5_1_F4"
+    model.compile(optimizer="sgd", loss={"logits": tf_keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True)})
+    model.fit(np.zeros((4, 8, 8, 3), np.float32), {"logits": np.zeros((4,), np.int32)},
+              epochs=1, verbose=0)
+    assert networks.model_name("9 lives") == "9_lives"
+    assert networks.model_name("_x y") == "n_x_y"
