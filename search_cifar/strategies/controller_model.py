@@ -12,8 +12,8 @@ This module holds no strategy bookkeeping and knows nothing of child networks.
 The weights live in numpy (float32) and are passed to pure TensorFlow
 functions, so that
 
-* the state is a handful of arrays (exact JSON round trip through Python
-  floats, see ``to_json``), restored bit for bit;
+* the state is a handful of arrays (exact JSON round trip as base64 float32
+  bytes, see ``to_json``), restored bit for bit;
 * the three ``tf.function`` s take the controller's shape as tensors and loop
   over decisions with a ``tf.while_loop``: they are traced once per process
   for every controller (a benchmark that builds 20 controllers traces once,
@@ -34,6 +34,7 @@ Example:
 
 from __future__ import annotations
 
+import base64
 import math
 from typing import Any, Sequence
 
@@ -234,16 +235,33 @@ class Adam:
         self.step, self.m, self.v = self.parse_json(data)
 
 
-def _to_lists(array: np.ndarray) -> list:
-    # float32 -> Python float (a double) is exact, and so is the way back.
-    return array.astype(np.float64).tolist()
+def _to_lists(array: np.ndarray) -> dict[str, Any]:
+    """A float32 array as JSON: its shape and its little-endian bytes in base64.
+
+    Exact, and about a fifth of the size of a list of decimal floats: the
+    state is saved after every ask and tell, and a controller over the
+    NASNet space has about 10^5 weights (three times that with Adam's moments).
+    """
+    data = np.ascontiguousarray(array, dtype="<f4")
+    return {"shape": list(data.shape), "float32_le": base64.b64encode(data.tobytes()).decode()}
 
 
 def _from_lists(data: Any, shape: tuple[int, ...]) -> np.ndarray:
-    array = np.asarray(data, dtype=np.float64).astype(np.float32)
-    if array.shape != tuple(shape):
-        raise ValueError(f"saved controller array has shape {array.shape}, expected {shape}")
-    return array
+    if not isinstance(data, dict) or set(data) != {"shape", "float32_le"} \
+            or not isinstance(data["float32_le"], str):
+        raise ValueError(f"a saved controller array must be {{'shape', 'float32_le'}}, got "
+                         f"{str(data)[:80]!r}")
+    if list(data["shape"]) != list(shape) or any(isinstance(d, bool) for d in data["shape"]):
+        raise ValueError(f"saved controller array has shape {data['shape']!r}, "
+                         f"expected {list(shape)}")
+    try:
+        raw = base64.b64decode(data["float32_le"].encode("ascii"), validate=True)
+    except (ValueError, UnicodeEncodeError) as e:
+        raise ValueError(f"saved controller array is not base64: {e}") from None
+    expected = int(np.prod(shape, dtype=np.int64)) * 4
+    if len(raw) != expected:
+        raise ValueError(f"saved controller array has {len(raw)} bytes, expected {expected}")
+    return np.frombuffer(raw, dtype="<f4").astype(np.float32).reshape(shape)
 
 
 class Controller:
