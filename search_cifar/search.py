@@ -187,6 +187,11 @@ def _main(argv: list[str]) -> int:
     if not FLAGS.workdir:
         raise cli.UsageError("--workdir is required")
     workdir = cli.user_path(FLAGS.workdir)
+    if cli.is_url(workdir):
+        raise cli.UsageError(
+            f"--workdir={workdir}: a search's work directory must be on a local or mounted "
+            f"file system (records and state are replaced by atomic renames after every "
+            f"trial); URLs such as gs:// are for training runs, exports and the model zoo")
     # Everything that can be wrong is found before the first write (ValueError: exit 2).
     known = experiments.names() + ws_config.names()
     if not FLAGS.report_only and FLAGS.experiment not in known:

@@ -46,6 +46,7 @@ from typing import Any
 import tensorflow as tf
 import tf_keras
 
+from nasnet import filesystem
 from nasnet.step_counter import StepCounter, crossed
 
 log = logging.getLogger(__name__)
@@ -75,18 +76,33 @@ def clean_logs(logs: dict[str, Any] | None) -> dict[str, float]:
 
 
 class EventLog:
-    """Appends JSON lines to ``events.jsonl`` (chief only) and logs them."""
+    """Appends JSON lines to ``events.jsonl`` (chief only) and logs them.
+
+    A local file is appended to and fsynced per event. An object store
+    (``gs://``) cannot append: there the log is rewritten whole after every
+    event (one object write, which the store makes atomic), from the events
+    already in the object when the run started plus this run's.
+    """
 
     def __init__(self, path: str | None):
         self.path = path
+        self._lines: list[str] | None = None
+        if path is not None and filesystem.uses_gfile(path):
+            text = filesystem.read_file(path).decode() if filesystem.exists(path) else ""
+            self._lines = text.splitlines(keepends=True)
 
     def write(self, event: str, **fields) -> None:
         record = {"event": event, "time": time.time(), **fields}
-        log.info("%s", json.dumps(record, sort_keys=True))
+        line = json.dumps(record, sort_keys=True)
+        log.info("%s", line)
         if self.path is None:
             return
+        if self._lines is not None:
+            self._lines.append(line + "\n")
+            filesystem.write_file(self.path, "".join(self._lines).encode())
+            return
         with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record, sort_keys=True) + "\n")
+            f.write(line + "\n")
             f.flush()
             os.fsync(f.fileno())
 

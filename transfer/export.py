@@ -30,13 +30,12 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 
 import tensorflow as tf
 import tf_keras
 
-from nasnet import flops, io_utils, networks
+from nasnet import filesystem, flops, io_utils, networks, paths
 from nasnet.artifacts import (CHECKPOINT_DIR, CONFIG_FILE, EXPORT_INFO_FILE, FINAL_DIR,
                               GENOTYPE_FILE, METRICS_FILE, SAVED_MODEL_DIR)
 from nasnet.export_info import (CLASSIFICATION, ClassificationDetails, ExportInfo,
@@ -130,8 +129,8 @@ def export_classifier(model: tf_keras.Model, genotype: Genotype, config: TrainCo
     Returns the absolute export directory. Refuses an existing one unless
     ``overwrite``; the directory appears whole or not at all.
     """
-    export_dir = os.path.abspath(export_dir)
-    if os.path.exists(export_dir) and not overwrite:
+    export_dir = paths.user_path(export_dir)  # a gs:// URL stays as it is
+    if filesystem.exists(export_dir) and not overwrite:
         raise ValueError(f"export directory {export_dir!r} already exists "
                          f"(pass overwrite=True / --overwrite to replace it)")
     with io_utils.atomic_directory(export_dir, overwrite=overwrite) as tmp:
@@ -173,9 +172,9 @@ def export_classifier(model: tf_keras.Model, genotype: Genotype, config: TrainCo
 def find_run_files(checkpoint: str, max_levels: int = 3) -> str:
     """The training work directory of a checkpoint: the nearest ancestor (up to
     ``max_levels`` up) holding config.json and genotype.json."""
-    directory = os.path.dirname(os.path.abspath(checkpoint))
+    directory = os.path.dirname(paths.user_path(checkpoint))
     for _ in range(max_levels + 1):
-        if all(os.path.isfile(os.path.join(directory, f)) for f in (CONFIG_FILE, GENOTYPE_FILE)):
+        if all(filesystem.isfile(os.path.join(directory, f)) for f in (CONFIG_FILE, GENOTYPE_FILE)):
             return directory
         directory = os.path.dirname(directory)
     raise ValueError(
@@ -188,9 +187,9 @@ def export_from_workdir(workdir: str, export_dir: str, *, checkpoint: str | None
                         overwrite: bool = False, count_mult_adds: bool = True) -> str:
     """Exports a training run: its final weights, else its latest checkpoint
     (or ``checkpoint``), with its config, genotype and metrics."""
-    workdir = os.path.abspath(workdir)
+    workdir = paths.user_path(workdir)
     config_path = os.path.join(workdir, CONFIG_FILE)
-    if not os.path.isfile(config_path):
+    if not filesystem.isfile(config_path):
         raise ValueError(f"{workdir!r} is not a training work directory: it has no {CONFIG_FILE}")
     config = TrainConfig.load(config_path)
     genotype = Genotype.load(os.path.join(workdir, GENOTYPE_FILE))
@@ -201,12 +200,11 @@ def export_from_workdir(workdir: str, export_dir: str, *, checkpoint: str | None
                              f"{FINAL_DIR}/ nor {CHECKPOINT_DIR}/): train first")
     metrics = {}
     metrics_path = os.path.join(workdir, METRICS_FILE)
-    if os.path.isfile(metrics_path) and checkpoint == trainer.final_checkpoint(workdir):
-        with open(metrics_path, encoding="utf-8") as f:
-            metrics = json.load(f)
+    if filesystem.isfile(metrics_path) and checkpoint == trainer.final_checkpoint(workdir):
+        metrics = io_utils.read_json(metrics_path, "metrics file")
     model = restore_classifier(genotype, config, checkpoint)
     return export_classifier(model, genotype, config, export_dir, metrics=metrics,
-                             source_run=workdir, checkpoint=os.path.abspath(checkpoint),
+                             source_run=workdir, checkpoint=paths.user_path(checkpoint),
                              overwrite=overwrite, count_mult_adds=count_mult_adds)
 
 

@@ -56,7 +56,7 @@ from typing import Any, Iterable
 import tensorflow as tf
 import tf_keras
 
-from nasnet import distribute, genotype_source, io_utils, networks
+from nasnet import distribute, filesystem, genotype_source, io_utils, networks, paths
 from nasnet.artifacts import (CHECKPOINT_DIR, CHIEF_CHECKPOINT_DIR, CONFIG_FILE, EVENTS_FILE,
                               FINAL_CHECKPOINT_PREFIX, FINAL_DIR, GENOTYPE_FILE, METRICS_FILE,
                               TENSORBOARD_DIR)
@@ -116,7 +116,7 @@ def latest_backup(workdir: str) -> str | None:
 def final_checkpoint(workdir: str) -> str | None:
     """The final-weights checkpoint prefix of a finished run, or None."""
     prefix = os.path.join(workdir, FINAL_DIR, FINAL_CHECKPOINT_PREFIX)
-    return prefix if os.path.exists(prefix + ".index") else None
+    return prefix if filesystem.exists(prefix + ".index") else None
 
 
 def checkpoint_step(prefix: str) -> int:
@@ -167,7 +167,7 @@ def compile_classifier(model: tf_keras.Model, config: TrainConfig, optimizer) ->
 def _check_workdir(workdir: str, config: TrainConfig, genotype: Genotype) -> bool:
     """True when the work directory holds an earlier run of the same model."""
     config_path = os.path.join(workdir, CONFIG_FILE)
-    if not os.path.exists(config_path):
+    if not filesystem.exists(config_path):
         if latest_backup(workdir):
             raise ValueError(f"work directory {workdir!r} has checkpoints but no {CONFIG_FILE}; "
                              f"it was not made by this trainer (use a new directory)")
@@ -286,13 +286,13 @@ def train(config: TrainConfig, workdir: str, *, genotype: Genotype | None = None
     config = apply_overrides(config, {"model.num_classes": int(info.num_classes)})
     # Everything that can fail without training fails here, before the first write.
     config.model.backbone.filters_for(genotype)  # the size fits the cells' concat widths
-    workdir = os.path.abspath(workdir)
+    workdir = paths.user_path(workdir)  # absolute; a gs:// URL stays as it is
     chief = distribute.is_chief(strategy)
     worker = distribute.worker_id(strategy)
     resuming = _check_workdir(workdir, config, genotype)
     if chief:
         io_utils.remove_stale_temporaries(workdir)  # what a killed earlier run left
-        os.makedirs(workdir, exist_ok=True)
+        filesystem.makedirs(workdir)
         # genotype.json first: a config.json on disk implies its genotype.json.
         genotype.save(os.path.join(workdir, GENOTYPE_FILE))
         io_utils.atomic_write_text(os.path.join(workdir, CONFIG_FILE), config.to_json() + "\n")

@@ -32,6 +32,7 @@ def call(*args):
 
 @pytest.mark.parametrize("args,message", [
     ([], "--workdir is required"),
+    (["--workdir=gs://bucket/search"], "must be on a local or mounted file system"),
     (["--experiment=nope"], "unknown experiment 'nope'"),
     (["--config_override=child.epoch=2"], "unknown config key 'child.epoch'"),
     (["--config_override=child.epochs"], "an override must look like key=value"),
