@@ -7,7 +7,8 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping, TypeVar
+import json
+from typing import Any, Iterable, Mapping, TypeVar
 
 T = TypeVar("T")
 
@@ -44,3 +45,28 @@ def override(config: T, overrides: Mapping[str, Any], _prefix: str = "") -> T:
 
 def to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
+
+
+def changed_keys(saved: Mapping[str, Any], current: Mapping[str, Any],
+                 ignore: Iterable[str] = (), leaves: Iterable[str] = ()) -> list[str]:
+    """Dotted keys where two config dicts (``to_dict`` / a saved JSON) differ, sorted.
+
+    Used to refuse resuming a work directory with another identity. ``ignore``:
+    dotted keys allowed to change (how long or where a run executes);
+    ``leaves``: keys whose dict values compare whole (free-form options).
+    Values compare as canonical JSON, so ``true`` and ``1`` differ.
+    """
+    ignore, leaves = set(ignore), set(leaves)
+
+    def flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+        out: dict[str, str] = {}
+        for k, v in d.items():
+            if isinstance(v, Mapping) and k not in leaves:
+                out.update(flat(v, f"{prefix}{k}."))
+            else:
+                out[f"{prefix}{k}"] = json.dumps(v, sort_keys=True)
+        return out
+
+    a, b = flat(saved), flat(current)
+    return sorted(k for k in set(a) | set(b)
+                  if k not in ignore and a.get(k, "<absent>") != b.get(k, "<absent>"))

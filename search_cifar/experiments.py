@@ -346,19 +346,9 @@ def _coerce(config: Any, key: str, value: Any) -> Any:
 
 
 def identity_diff(saved: Mapping[str, Any], config: SearchConfig) -> list[str]:
-    """Dotted keys (outside ``EXECUTION_FIELDS``) where ``saved`` differs from ``config``."""
-    def flat(d, prefix=""):
-        out = {}
-        for k, v in d.items():
-            if isinstance(v, dict) and k != "strategy_options":
-                out.update(flat(v, f"{prefix}{k}."))
-            else:
-                out[f"{prefix}{k}"] = v
-        return out
-
-    a, b = flat(dict(saved)), flat(config.to_dict())
-    return sorted(k for k in set(a) | set(b)
-                  if k not in EXECUTION_FIELDS and a.get(k, "<absent>") != b.get(k, "<absent>"))
+    """Dotted keys (outside ``EXECUTION_FIELDS``) where a saved config differs from ``config``."""
+    return config_utils.changed_keys(dict(saved), config.to_dict(), ignore=EXECUTION_FIELDS,
+                                     leaves=("strategy_options",))
 
 
 # -- running ---------------------------------------------------------------------

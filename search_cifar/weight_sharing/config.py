@@ -409,18 +409,8 @@ def override(config: WeightSharingConfig, overrides: Mapping[str, Any]) -> Weigh
 
 def identity_diff(saved: Mapping[str, Any], config: WeightSharingConfig) -> list[str]:
     """Dotted keys (outside ``EXECUTION_FIELDS``) where a saved config differs from ``config``."""
-    def flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, v in d.items():
-            if isinstance(v, Mapping) and k != "strategy_options":
-                out.update(flat(v, f"{prefix}{k}."))
-            else:
-                out[f"{prefix}{k}"] = v
-        return out
-
-    a, b = flat(dict(saved)), flat(config.to_dict())
-    return sorted(k for k in set(a) | set(b)
-                  if k not in EXECUTION_FIELDS and a.get(k, "<absent>") != b.get(k, "<absent>"))
+    return config_utils.changed_keys(dict(saved), config.to_dict(), ignore=EXECUTION_FIELDS,
+                                     leaves=("strategy_options",))
 
 
 # -- presets ------------------------------------------------------------------------
