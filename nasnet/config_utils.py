@@ -43,6 +43,18 @@ def override(config: T, overrides: Mapping[str, Any], _prefix: str = "") -> T:
     return dataclasses.replace(config, **direct)
 
 
+def from_dict(cls: type[T], data: Any, what: str) -> T:
+    """``cls(**data)`` for a JSON object; ValueError naming ``what`` for another JSON value
+    or an unknown key (the dataclass validates the values)."""
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{what} must be a JSON object, got {data!r}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"unknown {what} key(s) {unknown}; known: {sorted(names)}")
+    return cls(**data)
+
+
 def to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 

@@ -169,7 +169,7 @@ class SearchConfig:
         for name, cls in (("space", SpaceConfig), ("synthetic", SyntheticConfig)):
             value = getattr(self, name)
             if isinstance(value, Mapping):
-                object.__setattr__(self, name, _from_dict(cls, value, name))
+                object.__setattr__(self, name, config_utils.from_dict(cls, value, name))
         if isinstance(self.child, Mapping):
             object.__setattr__(self, "child", child_lib.ChildConfig.from_dict(self.child))
         if not isinstance(self.name, str) or not self.name:
@@ -228,17 +228,7 @@ class SearchConfig:
         numbers, ``nasnet.json_types``), at any depth, are ValueErrors naming them."""
         if isinstance(data, Mapping):
             json_types.check(cls, data, "config")
-        return _from_dict(cls, data, "config")
-
-
-def _from_dict(cls, data: Mapping[str, Any], what: str):
-    if not isinstance(data, Mapping):
-        raise ValueError(f"{what} must be a JSON object, got {data!r}")
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ValueError(f"unknown {what} key(s) {unknown}; known: {sorted(names)}")
-    return cls(**data)
+        return config_utils.from_dict(cls, data, "config")
 
 
 # -- named experiments ------------------------------------------------------------

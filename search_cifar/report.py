@@ -324,13 +324,18 @@ def plot_rewards(trials: Sequence[Trial], path: str, num_random: int | None = No
         ax.grid(alpha=0.3)
         if evaluated:
             ax.legend(loc="lower right", fontsize=8)
-        buf = io.BytesIO()
-        fig.tight_layout()
-        fig.savefig(buf, format="png")
+        save_figure(fig, path)
     finally:
         plt.close(fig)
-    io_utils.atomic_write_bytes(path, buf.getvalue())
     return path
+
+
+def save_figure(fig: Any, path: str) -> None:
+    """A matplotlib figure written atomically to ``path`` as PNG (laid out tight)."""
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png")
+    io_utils.atomic_write_bytes(path, buf.getvalue())
 
 
 def write_report(workdir: str, trials: Sequence[Trial], *, top_k: int = 10,

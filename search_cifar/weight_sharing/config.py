@@ -342,7 +342,7 @@ class WeightSharingConfig:
                           ("data", data_lib.DataConfig)):
             value = getattr(self, name)
             if isinstance(value, Mapping):
-                value = _from_dict(cls, value, name)
+                value = config_utils.from_dict(cls, value, name)
                 object.__setattr__(self, name, value)
             if not isinstance(value, cls):
                 raise ValueError(f"{name} must be a {cls.__name__}, got {value!r}")
@@ -380,7 +380,7 @@ class WeightSharingConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "WeightSharingConfig":
-        return _from_dict(cls, data, "config")
+        return config_utils.from_dict(cls, data, "config")
 
 
 def _json(value: Any) -> Any:
@@ -390,16 +390,6 @@ def _json(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_json(v) for v in value]
     return value
-
-
-def _from_dict(cls, data: Mapping[str, Any], what: str):
-    if not isinstance(data, Mapping):
-        raise ValueError(f"{what} must be a JSON object, got {data!r}")
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ValueError(f"unknown {what} key(s) {unknown}; known: {sorted(names)}")
-    return cls(**data)
 
 
 def override(config: WeightSharingConfig, overrides: Mapping[str, Any]) -> WeightSharingConfig:

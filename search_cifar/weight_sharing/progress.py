@@ -24,10 +24,11 @@ Example:
 
 from __future__ import annotations
 
-import math
 from typing import Any, Mapping, TextIO
 
 import tensorflow as tf
+
+from search_cifar import report
 
 
 def format_duration(seconds: float) -> str:
@@ -39,20 +40,8 @@ def format_duration(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s"
 
 
-def diagnostics(strategy: Any) -> dict[str, float]:
-    """The strategy's finite ``diagnostics()`` values ({} when it has none)."""
-    method = getattr(strategy, "diagnostics", None)
-    if method is None:
-        return {}
-    out = {}
-    for name, value in dict(method()).items():
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            continue
-        if math.isfinite(value):
-            out[str(name)] = value
-    return out
+#: ``strategy.diagnostics()`` as finite floats: the trial search's reading of the hook.
+diagnostics = report.strategy_diagnostics
 
 
 class Progress:

@@ -27,11 +27,11 @@ Example:
 
 from __future__ import annotations
 
-import io
 import os
 from typing import Any, Sequence
 
 from nasnet import artifacts, io_utils
+from search_cifar import report as trial_report
 from search_cifar.report import cell_text, format_duration
 from search_cifar.weight_sharing.derive import Candidate
 
@@ -100,12 +100,9 @@ def plot_rewards(history: Sequence[dict[str, Any]], candidates: Sequence[Candida
         right.set_ylabel("shared-weight validation accuracy")
         right.set_title(f"{len(candidates)} derived candidates")
         right.grid(alpha=0.3)
-        buf = io.BytesIO()
-        fig.tight_layout()
-        fig.savefig(buf, format="png")
+        trial_report.save_figure(fig, path)
     finally:
         plt.close(fig)
-    io_utils.atomic_write_bytes(path, buf.getvalue())
     return path
 
 
