@@ -1,6 +1,6 @@
 """Describe networks built from genotypes: parameters, mult-adds, endpoints.
 
-Library side of ``tools/summarize_main.py`` (no flags here).
+Library side of ``model_zoo/summarize.py`` (no flags here).
 
 Example:
     >>> row = describe(known_genotypes.NASNET_A, networks.MOBILE, "mobile")
