@@ -192,7 +192,10 @@ def test_rerank_recomputes_every_reward_from_the_records():
               Trial(id=3, choices=(0,) * 16, key="x", status="failed", reward=None, error="e"),
               Trial(id=4, choices=SPACE.encode(genotype(0)), key=genotype(0).fingerprint(),
                     status="duplicate", reward=0.90, duplicate_of=0)]
-    best = lambda ts: max((t for t in ts if t.status == "ok"), key=lambda t: t.reward).id  # noqa: E731
+
+    def best(ts):
+        return max((t for t in ts if t.status == "ok"), key=lambda t: t.reward).id
+
     assert best(trials) == 0
     hard = reward.rerank(trials, reward.RewardConfig(kind="hard", target_mult_adds=1e9), TARGET)
     assert [t.reward for t in hard[:3]] == [pytest.approx(0.45), 0.80, 0.85]
