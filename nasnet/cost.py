@@ -135,9 +135,16 @@ class TargetNetwork:
         return f"{self.num_cells_per_stack}@{self.penultimate_filters}"
 
     def describe(self) -> str:
-        """One line, e.g. ``"4@1056, imagenet stem, 224 px, 1000 classes"``."""
-        return (f"{self.size}, {self.stem} stem, {self.image_size} px, "
-                f"{self.num_classes} classes")
+        """One line that tells targets apart, e.g. ``"4@1056, imagenet stem, 224 px, 1000
+        classes"``; fields that differ from their defaults are named."""
+        parts = [self.size, f"{self.stem} stem"]
+        if self.stem_multiplier != 1.0:
+            parts[-1] += f" x{self.stem_multiplier:g}"
+        if self.filter_scaling_rate != 2.0:
+            parts.append(f"filter scaling {self.filter_scaling_rate:g}")
+        if self.skip_reduction_layer_input:
+            parts.append("skip reduction input")
+        return ", ".join(parts + [f"{self.image_size} px", f"{self.num_classes} classes"])
 
     def filters_for(self, genotype: Genotype) -> int:
         """The first stack's base filters F for ``genotype`` (see the module docstring)."""

@@ -73,7 +73,13 @@ def test_the_defaults_are_nasnet_a_mobile_and_helpers_match_the_builder():
     assert cost.TargetNetwork().filters_for(known_genotypes.NASNET_A) \
         == networks.base_filters(known_genotypes.NASNET_A, 1056) == 44
     large = cost.TargetNetwork.from_classifier_config(networks.LARGE)
-    assert large.describe() == "6@4032, imagenet stem, 331 px, 1000 classes"
+    assert large.describe() == ("6@4032, imagenet stem x3, skip reduction input, 331 px, "
+                                "1000 classes")
+    descriptions = {t.describe() for t in (
+        large, dataclasses.replace(large, stem_multiplier=1.0),
+        dataclasses.replace(large, skip_reduction_layer_input=False),
+        dataclasses.replace(large, filter_scaling_rate=1.5))}
+    assert len(descriptions) == 4  # the records tell targets apart by it (reward.rerank)
 
 
 def test_n_at_p_takes_the_widest_network_within_p():
