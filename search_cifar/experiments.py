@@ -13,6 +13,14 @@ are refused).
 ``run_experiment(config, workdir)`` runs (or resumes) the search and writes its
 report; ``search.py`` is the binary around it.
 
+The ``reward`` section (``reward.RewardConfig``) makes the reward cost-aware
+(MnasNet's soft or hard form on the mult-adds or latency of the network the
+cell will become), e.g. ``reward.kind=soft``, ``reward.target_mult_adds=600e6``,
+``reward.network_size=4@1056``, ``reward.image_size=224``; every named
+experiment ranks by accuracy alone and records the mult-adds of NASNet-A
+Mobile's size, so ``write_report`` (and ``search --report_only``) can rank a
+finished search under any reward settings (``reward.rerank``).
+
 Named experiments (flags and overrides change any field):
 
 * ``quickstart``: the README's command. Digits (bundled with scikit-learn: no
@@ -59,6 +67,8 @@ from nasnet import artifacts, config_utils, io_utils, json_types
 from nasnet.genotype import ALL_OPS, Op
 from search_cifar import child_config as child_lib
 from search_cifar import devices, report, scheduler, strategies, synthetic
+from search_cifar import pareto
+from search_cifar import reward as reward_lib
 from search_cifar.child_evaluator import ChildEvaluator
 from search_cifar.evaluator import CachedEvaluator
 from search_cifar.executors import InProcessExecutor
@@ -145,6 +155,9 @@ class SearchConfig:
         max_repeats: consecutive duplicate proposals that end the search.
         top_k: architectures in ``best.json`` and the report table.
         tensorboard: write search-level TensorBoard scalars.
+        reward: how accuracy and the cost of the network the cell will become
+            make the reward (``reward.RewardConfig``; default: accuracy alone,
+            with the mult-adds of NASNet-A Mobile's size recorded).
     """
 
     name: str = "custom"
@@ -163,8 +176,12 @@ class SearchConfig:
     max_repeats: int = 1000
     top_k: int = 10
     tensorboard: bool = True
+    reward: reward_lib.RewardConfig = reward_lib.RewardConfig()
 
     def __post_init__(self):
+        if isinstance(self.reward, Mapping):
+            object.__setattr__(self, "reward",
+                               config_utils.from_dict(reward_lib.RewardConfig, self.reward, "reward"))
         # Nested values given as dicts (from JSON) become their dataclasses.
         for name, cls in (("space", SpaceConfig), ("synthetic", SyntheticConfig)):
             value = getattr(self, name)
@@ -209,6 +226,13 @@ class SearchConfig:
         _check_int("top_k", self.top_k, 1)
         if not isinstance(self.tensorboard, bool):
             raise ValueError(f"tensorboard must be true or false, got {self.tensorboard!r}")
+        if not isinstance(self.reward, reward_lib.RewardConfig):
+            raise ValueError(f"reward must be a RewardConfig, got {self.reward!r}")
+        if (self.reward.cost == "latency" and self.reward.latency_device == "gpu"
+                and self.workers != 0 and self.gpus_per_trial == 0):
+            raise ValueError("reward.latency_device='gpu' measures latency on the trial's GPU, "
+                             "but trials request none (gpus_per_trial=0); give them one "
+                             "(--gpus_per_trial=1) or measure on 'cpu'")
 
     # -- building the pieces ------------------------------------------------------
     def build_space(self) -> NasnetCellSpace:
@@ -352,8 +376,9 @@ def _child_evaluator(config: child_lib.ChildConfig) -> ChildEvaluator:
     return ChildEvaluator(config)
 
 
-def make_evaluator(config: SearchConfig) -> CachedEvaluator:
-    """The picklable evaluator of ``config`` (the real one is built where it runs)."""
+def make_evaluator(config: SearchConfig) -> reward_lib.CostAwareEvaluator:
+    """The picklable evaluator of ``config`` (the real one is built where it runs), its
+    reward combined with the cost of the network the cell will become (``config.reward``)."""
     if config.evaluator == "synthetic":
         # Plain values only: a worker unpickling it must not import this module (TensorFlow).
         factory = functools.partial(synthetic.SyntheticEvaluator, num_blocks=config.space.num_blocks,
@@ -367,7 +392,8 @@ def make_evaluator(config: SearchConfig) -> CachedEvaluator:
         factory = functools.partial(_child_evaluator, child)
         key = json.dumps({"child": json.loads(json.dumps(dataclasses.asdict(child)))},
                          sort_keys=True)
-    return CachedEvaluator(factory, cache_key=key)
+    return reward_lib.CostAwareEvaluator(CachedEvaluator(factory, cache_key=key),
+                                         config.reward, config.reward.target_network())
 
 
 def check_data(config: SearchConfig) -> None:
@@ -380,6 +406,17 @@ def check_data(config: SearchConfig) -> None:
         # Opening the split is lazy but fails at once, with a how-to-prepare
         # hint, when the dataset is missing (DatasetNotPreparedError).
         datasets.load_tfds(data.dataset, data.train_split, data.data_dir)
+
+
+def check_latency_device(config: SearchConfig) -> None:
+    """Fails at once when the reward measures latency on a GPU that trials run in this
+    process without (``workers=0`` on a machine with none); Ray trials without a GPU are
+    refused by ``SearchConfig`` itself."""
+    reward = config.reward
+    if reward.cost == "latency" and reward.latency_device == "gpu" and config.workers == 0 \
+            and not devices.machine_has_gpu_devices():
+        raise ValueError("reward.latency_device='gpu', but trials run in this process "
+                         "(workers=0) on a machine without a GPU; measure on 'cpu'")
 
 
 def check_workdir(workdir: str) -> None:
@@ -463,14 +500,23 @@ def make_executor(config: SearchConfig):
 
 def write_report(config: SearchConfig, workdir: str, trials=None,
                  strategy: strategies.Strategy | None = None) -> dict[str, Any]:
-    """``report.write_report`` for this config's workdir (all trial records by default);
-    the random baseline is the strategy's ``num_random_proposals``."""
+    """``report.write_report`` for this config's workdir (all trial records by default),
+    ranked under ``config.reward`` (``reward.rerank``); the random baseline is the
+    strategy's ``num_random_proposals``."""
     if trials is None:
         trials = [t for _, t in sorted(TrialStore(workdir).load_trials().items())]
     if strategy is None:
         strategy = config.build_strategy()
+    # Ranked under config.reward from the recorded accuracy and cost: --report_only with
+    # other reward settings re-ranks a finished search without training.
+    target = config.reward.target_network()
+    trials = reward_lib.rerank(trials, config.reward, target)
+    axis = pareto.Axis(cost=config.reward.cost, network=target.describe(),
+                       target=None if math.isnan(config.reward.target) else config.reward.target)
     return report.write_report(workdir, trials, top_k=config.top_k,
-                               num_random=strategy.num_random_proposals, title=config.name)
+                               num_random=strategy.num_random_proposals, title=config.name,
+                               pareto_axis=axis, reward=config.reward.describe(target),
+                               hparams_space=strategy.space if config.tensorboard else None)
 
 
 def validate(config: SearchConfig, workdir: str) -> bool:
@@ -484,6 +530,7 @@ def validate(config: SearchConfig, workdir: str) -> bool:
     space = config.build_space()
     config.build_strategy(space)
     check_data(config)
+    check_latency_device(config)
     check_workdir(workdir)
     resumed = prepare_workdir(config, workdir)
     if resumed:

@@ -22,8 +22,12 @@ At the end, and on demand (``search --report_only``), ``write_report`` writes
 ``<workdir>/report/``: ``best_genotype.json`` (``Genotype.load`` reads it),
 ``best_cell/{normal,reduction}.{png,svg}`` (``nasnet.diagram``),
 ``rewards.png`` (reward versus evaluation, running best, the random initial
-proposals shaded), ``top_k.md`` (a Markdown table) and ``summary.json``.
-Every file is written atomically.
+proposals shaded), ``top_k.md`` (a Markdown table) and ``summary.json``;
+given a cost axis, ``pareto.png`` and ``pareto.md`` (accuracy versus the
+cost of the network each cell will become, the front highlighted:
+``pareto.py``). Every child is also a session of TensorBoard's HParams
+dashboard (``hparams.py``): added by the ``Reporter`` as it finishes, and
+rewritten whole with the report. Every file is written atomically.
 
 Example:
     >>> reporter = Reporter("/tmp/search", budget=30, strategy=strategy)
@@ -44,6 +48,7 @@ from typing import Any, Callable, Sequence, TextIO
 
 from nasnet import artifacts, io_utils
 from nasnet.genotype import Cell, Genotype
+from search_cifar import hparams, pareto
 from search_cifar.trial_store import Trial
 
 REPORT_DIR = artifacts.SEARCH_REPORT_DIR
@@ -226,6 +231,9 @@ class Reporter:
             self.writer.add_scalar("search/failed", failed, step)
             for name, value in strategy_diagnostics(self.strategy).items():
                 self.writer.add_scalar(f"controller/{name}", value, step)
+            space = getattr(self.strategy, "space", None)
+            if space is not None:  # the child as an HParams session (hparams.py)
+                hparams.write_session(self.writer.logdir, trial, space)
         if self.workdir is not None:
             write_best_json(self.workdir, trials, self.top_k)
 
@@ -340,12 +348,17 @@ def save_figure(fig: Any, path: str) -> None:
 
 def write_report(workdir: str, trials: Sequence[Trial], *, top_k: int = 10,
                  num_random: int | None = None, title: str = "search",
-                 pictures: bool = True) -> dict[str, Any]:
+                 pictures: bool = True, pareto_axis: pareto.Axis | None = None,
+                 reward: str | None = None, hparams_space: Any = None) -> dict[str, Any]:
     """Writes ``<workdir>/report/`` (see the module docstring); returns the paths.
 
     Returns a dict with ``summary`` (``summarize``), and the paths under
     ``best_genotype``, ``best_cell`` (a list), ``rewards_plot``, ``top_k``,
     ``summary_json``; the best-trial entries are absent when no trial succeeded.
+    ``pareto_axis``: also the accuracy-cost front (``pareto.write``: ``pareto_plot``,
+    ``pareto_table``; its numbers in the summary). ``reward``: how the rewards were
+    made, for the summary. ``hparams_space``: also rewrite the TensorBoard HParams
+    sessions of every child (``hparams.rewrite``, path ``hparams``).
     """
     out_dir = os.path.join(workdir, REPORT_DIR)
     os.makedirs(out_dir, exist_ok=True)
@@ -367,6 +380,14 @@ def write_report(workdir: str, trials: Sequence[Trial], *, top_k: int = 10,
     table = os.path.join(out_dir, "top_k.md")
     io_utils.atomic_write_text(table, f"# {title}: top {top_k}\n\n" + top_k_table(trials, top_k))
     paths["top_k"] = table
+    if reward is not None:
+        summary["reward"] = reward
+    if pareto_axis is not None:
+        paths.update(pareto.write(out_dir, trials, pareto_axis, cell_text, title))
+        summary.update(pareto.summary(trials, pareto_axis))
+    if hparams_space is not None:
+        paths["hparams"] = hparams.rewrite(os.path.join(workdir, TENSORBOARD_DIR), trials,
+                                           hparams_space)
     paths["summary_json"] = os.path.join(out_dir, "summary.json")
     io_utils.atomic_write_json(paths["summary_json"], summary)
     write_best_json(workdir, trials, top_k)

@@ -100,6 +100,8 @@ def _print_summary(out, config, workdir: str) -> None:
         print(f"search {config.name!r} done in {minutes}m{seconds:02d}s: "
               f"{s['num_evaluated']} children evaluated ({s['num_ok']} ok, {s['num_failed']} "
               f"failed), {s['num_duplicates']} duplicate proposals")
+    if s.get("reward"):
+        print(f"reward: {s['reward']}")
     if s["best_reward"] is None:
         print("no child finished successfully; see the errors in trials/*.json")
     else:
@@ -126,6 +128,8 @@ def _print_summary(out, config, workdir: str) -> None:
     if "best_cell" in out:
         print(f"  best cell pictures  {', '.join(rel(p) for p in out['best_cell'] if p.endswith('.png'))}")
     print(f"  reward plot         {rel(out['rewards_plot'])}")
+    if "pareto_plot" in out:
+        print(f"  Pareto front        {rel(out['pareto_plot'])}, {rel(out['pareto_table'])}")
     print(f"  top-{config.top_k} table         {rel(out['top_k'])}")
     print(f"  best so far         {rel(os.path.join(workdir, 'best.json'))}")
     print(f"  trial records       {rel(os.path.join(workdir, 'trials'))}/")
