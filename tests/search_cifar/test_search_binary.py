@@ -53,6 +53,19 @@ def call(*args):
     (["--config_override=space.ops=[\"sep_conv_3x3\", \"warp_9x9\"]"], "warp_9x9"),
     (["--config_override=child.data.dataset=cifar10", "--data_dir=/nonexistent/tfds"],
      "cifar10"),
+    # Early stopping.
+    (["--experiment=synthetic_asha", "--config_override=early_stopping.rungs=[3, 1]"],
+     "early_stopping.rungs must be increasing, got [3, 1]"),
+    (["--experiment=synthetic_asha", "--config_override=early_stopping.reduction_factor=1"],
+     "early_stopping.reduction_factor must be an int >= 2, got 1"),
+    (["--experiment=quickstart_asha", "--config_override=early_stopping.rungs=[1, 3, 27]"],
+     "early_stopping.rungs [1, 3, 27]: rung(s) [27] are not below child.epochs=9"),
+    (["--experiment=synthetic", "--config_override=early_stopping.enabled=true"],
+     "early stopping needs children that train for more than one epoch; synthetic.epochs=1"),
+    (["--experiment=synthetic_asha", "--config_override=early_stopping.enabled=yes"],
+     "early_stopping.enabled must be true or false, got 'yes'"),
+    (["--experiment=synthetic_asha", "--config_override=early_stopping.rung=[1]"],
+     "unknown config key 'early_stopping.rung'"),
 ])
 def test_bad_flags_exit_2_with_one_line_and_write_nothing(tmp_path, capsys, args, message):
     workdir = tmp_path / "w"
@@ -150,6 +163,49 @@ def test_every_named_experiment_builds():
         assert config.name == name
         config.build_strategy()
         assert experiments.SearchConfig.from_dict(config.to_dict()) == config
+
+
+def test_the_early_stopping_section_builds_the_drivers_rungs():
+    es = experiments.get("quickstart_asha").build_early_stopping()
+    assert (es.rungs, es.max_epochs, es.reduction_factor) == ((1, 3), 9, 3)
+    assert experiments.get("synthetic_asha").build_early_stopping().ladder == (1, 3, 9)
+    assert experiments.get("quickstart").build_early_stopping() is None
+
+    def build(**early_stopping):
+        return experiments.apply_overrides(experiments.get("quickstart_asha"), {
+            f"early_stopping.{k}": v for k, v in early_stopping.items()}).build_early_stopping()
+
+    # Explicit rungs; the last may be the children's epochs (the top rung).
+    assert build(rungs=[2, 4, 9]).rungs == (2, 4) and build(rungs=[5]).rungs == (5,)
+    assert build(min_epochs=2, reduction_factor=2).rungs == (2, 4, 8)
+    # A stopped child's reward, when recovered from its rung record, is the child's own.
+    cubed = experiments.apply_overrides(experiments.get("quickstart_asha"),
+                                        {"child.reward_transform": "cube"})
+    history = [{"val_accuracy": 0.5}, {"val_accuracy": 0.4}]
+    assert cubed.build_early_stopping().reward(history) == pytest.approx(0.4 ** 3)
+    with pytest.raises(ValueError, match=r"early_stopping.rungs \[9\] has no rung below "
+                                         "child.epochs=9"):
+        build(rungs=[9])
+    with pytest.raises(ValueError, match="early_stopping.min_epochs=9 is not below "
+                                         "child.epochs=9: no rung"):
+        build(min_epochs=9)
+    with pytest.raises(ValueError, match="early_stopping.min_epochs must be an int >= 1"):
+        build(min_epochs=0)
+    with pytest.raises(ValueError, match="early_stopping must be an EarlyStoppingConfig"):
+        experiments.SearchConfig(early_stopping=3)
+    with pytest.raises(ValueError, match=r"early stopping needs children .*; child.epochs=1"):
+        experiments.apply_overrides(experiments.get("quickstart"),
+                                    {"early_stopping.enabled": True})
+
+
+def test_a_workdir_written_before_early_stopping_existed_resumes(tmp_path):
+    config = experiments.get("synthetic")
+    saved = config.to_dict()
+    del saved["early_stopping"], saved["synthetic"]["epochs"]
+    assert experiments.identity_diff(saved, config) == []
+    on = experiments.apply_overrides(config, {"synthetic.epochs": 3,
+                                              "early_stopping.enabled": True})
+    assert experiments.identity_diff(saved, on) == ["early_stopping.enabled", "synthetic.epochs"]
 
 
 def _files(directory) -> dict[str, tuple[int, int]]:
