@@ -198,6 +198,28 @@ def test_the_early_stopping_section_builds_the_drivers_rungs():
                                     {"early_stopping.enabled": True})
 
 
+def test_foreground_search_with_early_stopping_prints_fidelity_and_epochs_saved(tmp_path,
+                                                                               capsys):
+    workdir = tmp_path / "w"
+    base = [f"--workdir={workdir}", "--experiment=synthetic_asha", "--workers=0",
+            "--config_override=synthetic.seconds=0"]
+    assert call(*base, "--budget=12") == 0
+    out = capsys.readouterr().out
+    assert "early stopping: children of 9 epochs continue or stop at 1, 3 epoch(s)" in out
+    assert "/9 epochs, stopped]" in out and "[9/9 epochs]" in out
+    summary = json.loads((workdir / "report" / "summary.json").read_text())
+    assert (f"early stopping: {summary['num_stopped_early']} of 12 children stopped early; "
+            f"{summary['child_epochs']} child-epochs trained, {summary['child_epochs_saved']} "
+            f"of {summary['child_epochs_if_full']} saved") in out
+    assert summary["child_epochs_saved"] > 0
+    assert "| epochs |" in (workdir / "report" / "top_k.md").read_text()
+    # Resumes with a larger budget; turning early stopping off in the same workdir is refused.
+    assert call(*base, "--budget=14") == 0
+    assert "(resuming)" in capsys.readouterr().out
+    assert call(*base, "--budget=16", "--config_override=early_stopping.enabled=false") == 2
+    assert "other settings (early_stopping.enabled)" in capsys.readouterr().err
+
+
 def test_a_workdir_written_before_early_stopping_existed_resumes(tmp_path):
     config = experiments.get("synthetic")
     saved = config.to_dict()
