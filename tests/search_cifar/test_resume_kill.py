@@ -37,6 +37,9 @@ BUDGET = 14
                  BUDGET, 5, id="synthetic_asha"),
     # The same with the real quickstart children (digits, TensorFlow): minutes.
     pytest.param(["--experiment=quickstart"], 6, 2, id="quickstart", marks=pytest.mark.slow),
+    # Real children stopped early on Ray (3 epochs, a rung at 1): minutes.
+    pytest.param(["--experiment=quickstart_asha", "--config_override=child.epochs=3"], 6, 2,
+                 id="quickstart_asha", marks=pytest.mark.slow),
 ])
 def test_sigkill_mid_search_then_resume_repeats_and_loses_nothing(tmp_path, experiment, budget,
                                                                   kill_after):
@@ -46,7 +49,7 @@ def test_sigkill_mid_search_then_resume_repeats_and_loses_nothing(tmp_path, expe
     seen = []  # every process of the search, as it ran
     try:
         deadline = time.monotonic() + 600
-        asha = "--experiment=synthetic_asha" in experiment
+        asha = any(a.startswith("--experiment=") and a.endswith("_asha") for a in experiment)
         while len(binary_helpers.records(workdir)) < kill_after or (
                 asha and not set(_rung_records(workdir)) - set(binary_helpers.records(workdir))):
             # (early stopping: kill while a running child has rung decisions)
@@ -103,11 +106,12 @@ def test_sigkill_mid_search_then_resume_repeats_and_loses_nothing(tmp_path, expe
     with open(os.path.join(workdir, "state.json")) as f:
         assert json.load(f)["strategy"]["pending"] == []
     assert os.path.exists(os.path.join(workdir, "report", "best_genotype.json"))
-    if "--experiment=synthetic_asha" in experiment:
+    if asha:
         # Every child's fidelity is recorded; the rung decisions taken before the kill
         # survive it: a child stopped at a rung kept its stop (recorded from its rung
         # record), a running child restarted from scratch with its decisions replayed.
-        assert all(r["fidelity"]["max_epochs"] == 9 for r in evaluated)
+        epochs = 3 if "--config_override=child.epochs=3" in experiment else 9
+        assert all(r["fidelity"]["max_epochs"] == epochs for r in evaluated)
         assert any(r["fidelity"]["stopped_early"] for r in evaluated)
         print(f"rung records at the kill: {sorted(rungs_before)}, recorded: {sorted(before)}")
         for i, rungs in rungs_before.items():
