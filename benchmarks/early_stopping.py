@@ -27,7 +27,7 @@ Two measurements (``search_cifar/early_stopping.py`` is what is measured):
 Only children trained to the end compete for "best": a child stopped at a
 rung reports its accuracy mid-schedule (``early_stopping.py``).
 
-    .venv/bin/python benchmarks/early_stopping.py --json=out/early_stopping.json --plot=out/early_stopping.png
+    .venv/bin/python benchmarks/early_stopping.py --json=out/es.json --plot=out/es.png
     .venv/bin/python benchmarks/early_stopping.py --part=synthetic --seeds=50
     .venv/bin/python benchmarks/early_stopping.py --tiny        # a smoke run of both parts
 
@@ -309,8 +309,8 @@ def plot(results: dict[str, Any], path: str) -> None:
                     for mode, style in (("full", "-"), ("asha", "--")):
                         points = [(c, b) for c, b in row["curves"][mode] if b is not None]
                         if points:
-                            ax.step(*zip(*points), style, where="post",
-                                    label=f"seed {row['seed']} {'ES' if mode == 'asha' else 'no ES'}")
+                            label = f"seed {row['seed']} {'ES' if mode == 'asha' else 'no ES'}"
+                            ax.step(*zip(*points), style, where="post", label=label)
                 ax.set_xlabel("CPU seconds")
                 ax.set_ylabel("best validation accuracy (full children)")
                 ax.set_title("digits")

@@ -36,7 +36,7 @@ def test_anytime_curves_count_only_fully_trained_children_as_best():
     assert [bench.child_epochs(t, 9) for t in trials] == [9, 1, 9, 9, 0]
 
 
-def test_the_comparison_and_the_goal():
+def test_the_comparison_and_the_goal(tmp_path):
     runs = {"full": {0: [trial(0, 0.5), trial(1, 0.8)], 1: [trial(0, 0.6)]},
             "asha": {0: [trial(0, 0.5), trial(1, 0.2, epochs=1, cpu=3.0), trial(2, 0.85, cpu=1.0)],
                      1: [trial(0, 0.4)]}}
@@ -50,6 +50,8 @@ def test_the_comparison_and_the_goal():
     assert bench.summarize_pairs([{"asha_cost_to_target": 4.0, "full_cost": 10.0}])["goal_met"]
     table = bench.digits_table(out)
     assert "| 0 | 0.8000 | 20 | 2 / 3 | 14 | 0.70 |" in table and "goal met: no" in table
+    bench.plot({"digits": out}, str(tmp_path / "digits.png"))
+    assert (tmp_path / "digits.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_the_synthetic_part_at_a_tiny_size(tmp_path):
