@@ -87,6 +87,9 @@ CONFIG_JSON = artifacts.CONFIG_FILE
 EXECUTION_FIELDS = ("budget", "workers", "ray_address", "cpus_per_trial", "gpus_per_trial",
                     "max_repeats", "top_k", "tensorboard", "child.verbose",
                     "child.tensorboard_dir", "child.data.data_dir")
+#: Fields (dotted prefixes) added after work directories were first written: a saved
+#: config.json without them holds their defaults (``identity_diff``).
+ADDED_FIELDS = ("early_stopping.", "synthetic.epochs")
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:
@@ -462,15 +465,11 @@ def identity_diff(saved: Mapping[str, Any], config: SearchConfig) -> list[str]:
         return out
 
     a, b = flat(dict(saved)), flat(config.to_dict())
-    # A field added since the workdir was written reads as its default there.
-    defaults = {k: v for k, v in flat(SearchConfig().to_dict()).items() if k not in a}
-    a.update({k: v for k, v in defaults.items() if k.startswith(_ADDED_SECTIONS)})
+    # A field added after the workdir was written reads as its default there.
+    a.update({k: v for k, v in flat(SearchConfig().to_dict()).items()
+              if k not in a and k.startswith(ADDED_FIELDS)})
     return sorted(k for k in set(a) | set(b)
                   if k not in EXECUTION_FIELDS and a.get(k, "<absent>") != b.get(k, "<absent>"))
-
-
-#: Config sections added after workdirs were first written: absent there = the default.
-_ADDED_SECTIONS = ("early_stopping.", "synthetic.epochs")
 
 
 # -- running ---------------------------------------------------------------------
