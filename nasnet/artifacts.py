@@ -8,8 +8,8 @@ TensorFlow.
 Layouts (``<...>`` is a directory the user chooses)::
 
     <search workdir>/                 search_cifar (search.py)
-        config.json, state.json, best.json, trials/000017.json, tensorboard/,
-        report/best_genotype.json
+        config.json, state.json, best.json, trials/000017.json, rungs/000017.json,
+        tensorboard/, report/best_genotype.json
     <weight-sharing search workdir>/  search_cifar.weight_sharing (search.py --experiment=enas_*)
         config.json, checkpoints/{index.json, ckpt-*}, derive.json, retrain.json,
         tensorboard/, report/best_genotype.json
@@ -67,6 +67,8 @@ SEARCH_BEST_FILE = "best.json"
 TRIALS_DIR = "trials"
 #: The strategy's state, rewritten after every ask and tell.
 SEARCH_STATE_FILE = "state.json"
+#: The rung history of each child still running under early stopping: ``rungs/000017.json``.
+RUNGS_DIR = "rungs"
 
 # -- a weight-sharing search work directory (search_cifar.weight_sharing) ---------------
 #: What commits a supernet checkpoint (``checkpoints/index.json``): the search's position,

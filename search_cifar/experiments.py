@@ -44,6 +44,19 @@ Named experiments (flags and overrides change any field):
 * ``synthetic``: no training: rewards from ``objectives.NasnetCellObjective``
   (a seeded table over a 3-block space), ``synthetic.seconds`` of sleep per
   trial; for trying Ray set-ups and for tests.
+* ``quickstart_asha``: the quickstart with early stopping: children of 9
+  epochs, stopped by asynchronous successive halving at rungs of 1 and 3
+  epochs (reduction factor 3; ``early_stopping.py``), 48 children.
+* ``synthetic_asha``: the synthetic search with learning curves of 9 epochs
+  (``synthetic.epochs``, ``objectives.LearningCurveObjective``) and the same
+  early stopping; no training.
+
+Early stopping (``early_stopping``, an ``EarlyStoppingConfig``; off unless
+``early_stopping.enabled=true``): the rungs are ``early_stopping.rungs`` when
+given (increasing epochs; the last may be the children's epochs, the top
+rung), else ``min_epochs x reduction_factor^k`` below the children's epochs.
+Children's epochs are ``child.epochs``, or ``synthetic.epochs`` for the
+synthetic evaluator; early stopping with one epoch is refused.
 
 Example:
     >>> config = apply_overrides(get("quickstart"), {"budget": 10, "child.epochs": 2,
@@ -69,6 +82,7 @@ from search_cifar import child_config as child_lib
 from search_cifar import devices, report, scheduler, strategies, synthetic
 from search_cifar import pareto
 from search_cifar import reward as reward_lib
+from search_cifar import early_stopping as early_stopping_lib
 from search_cifar.child_evaluator import ChildEvaluator
 from search_cifar.evaluator import CachedEvaluator
 from search_cifar.executors import InProcessExecutor
@@ -83,6 +97,8 @@ CONFIG_JSON = artifacts.CONFIG_FILE
 EXECUTION_FIELDS = ("budget", "workers", "ray_address", "cpus_per_trial", "gpus_per_trial",
                     "max_repeats", "top_k", "tensorboard", "child.verbose",
                     "child.tensorboard_dir", "child.data.data_dir")
+#: Fields (dotted prefixes) added after work directories were first written: a saved
+#: config.json without them holds their defaults (``identity_diff``).
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:
@@ -119,18 +135,77 @@ class SpaceConfig:
 class SyntheticConfig:
     """The ``synthetic`` evaluator: ``objectives.NasnetCellObjective`` on the search space.
 
-    ``seconds``: sleep per trial (to stand in for training); ``noise_sd`` and
-    ``seed``: the objective's noise and tables.
+    ``seconds``: sleep per epoch (to stand in for training); ``noise_sd`` and
+    ``seed``: the objective's noise and tables; ``epochs``: 1 for a one-shot
+    reward, more for learning curves of that many epochs
+    (``objectives.LearningCurveObjective``), which early stopping can cut.
     """
 
     seconds: float = 0.0
     noise_sd: float = 0.02
     seed: int = 0
+    epochs: int = 1
 
     def __post_init__(self):
         _check_number("synthetic.seconds", self.seconds, 0.0)
         _check_number("synthetic.noise_sd", self.noise_sd, 0.0)
         _check_int("synthetic.seed", self.seed, 0)
+        _check_int("synthetic.epochs", self.epochs, 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class EarlyStoppingConfig:
+    """Early stopping of children by asynchronous successive halving (``early_stopping.py``).
+
+    ``enabled``: off by default. ``rungs``: the epochs at which children are
+    stopped or continued, increasing; the last may equal the children's epochs
+    (the top rung, where nothing is decided); None: ``min_epochs x
+    reduction_factor^k`` below the children's epochs. ``reduction_factor``: about
+    1 in ``reduction_factor`` children continue at each rung (an int >= 2).
+    """
+
+    enabled: bool = False
+    min_epochs: int = 1
+    reduction_factor: int = 3
+    rungs: tuple[int, ...] | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.enabled, bool):
+            raise ValueError(f"early_stopping.enabled must be true or false, "
+                             f"got {self.enabled!r}")
+        _check_int("early_stopping.min_epochs", self.min_epochs, 1)
+        _check_int("early_stopping.reduction_factor", self.reduction_factor, 2)
+        if self.rungs is not None:
+            if isinstance(self.rungs, list):
+                object.__setattr__(self, "rungs", tuple(self.rungs))
+            # Increasing epochs >= 1 (the children's epochs are checked by SearchConfig).
+            early_stopping_lib.check_rungs(self.rungs, None, what="early_stopping.rungs")
+
+    def build(self, max_epochs: int, epochs_name: str = "max_epochs",
+              reward_from_history: Any = None) -> early_stopping_lib.EarlyStopping | None:
+        """The driver's ``EarlyStopping`` for children of ``max_epochs`` (None when off);
+        ValueError naming ``epochs_name`` when they cannot be stopped early."""
+        if not self.enabled:
+            return None
+        if max_epochs < 2:
+            raise ValueError(f"early stopping needs children that train for more than one "
+                             f"epoch; {epochs_name}={max_epochs}")
+        if self.rungs is None:
+            rungs = early_stopping_lib.geometric_rungs(self.min_epochs, self.reduction_factor,
+                                                       max_epochs)
+            if not rungs:
+                raise ValueError(f"early_stopping.min_epochs={self.min_epochs} is not below "
+                                 f"{epochs_name}={max_epochs}: no rung to stop children at")
+        else:
+            rungs = self.rungs[:-1] if self.rungs[-1] == max_epochs else self.rungs
+            if not rungs:
+                raise ValueError(f"early_stopping.rungs {list(self.rungs)} has no rung below "
+                                 f"{epochs_name}={max_epochs}: no rung to stop children at")
+            early_stopping_lib.check_rungs(rungs, max_epochs, what="early_stopping.rungs",
+                                           epochs_name=epochs_name)
+        return early_stopping_lib.EarlyStopping(
+            rungs=rungs, max_epochs=max_epochs, reduction_factor=self.reduction_factor,
+            reward_from_history=reward_from_history)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,6 +233,7 @@ class SearchConfig:
         reward: how accuracy and the cost of the network the cell will become
             make the reward (``reward.RewardConfig``; default: accuracy alone,
             with the mult-adds of NASNet-A Mobile's size recorded).
+        early_stopping: stop poor children at rungs (off by default).
     """
 
     name: str = "custom"
@@ -177,13 +253,15 @@ class SearchConfig:
     top_k: int = 10
     tensorboard: bool = True
     reward: reward_lib.RewardConfig = reward_lib.RewardConfig()
+    early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
 
     def __post_init__(self):
         if isinstance(self.reward, Mapping):
             object.__setattr__(self, "reward",
                                config_utils.from_dict(reward_lib.RewardConfig, self.reward, "reward"))
         # Nested values given as dicts (from JSON) become their dataclasses.
-        for name, cls in (("space", SpaceConfig), ("synthetic", SyntheticConfig)):
+        for name, cls in (("space", SpaceConfig), ("synthetic", SyntheticConfig),
+                          ("early_stopping", EarlyStoppingConfig)):
             value = getattr(self, name)
             if isinstance(value, Mapping):
                 object.__setattr__(self, name, config_utils.from_dict(cls, value, name))
@@ -233,10 +311,23 @@ class SearchConfig:
             raise ValueError("reward.latency_device='gpu' measures latency on the trial's GPU, "
                              "but trials request none (gpus_per_trial=0); give them one "
                              "(--gpus_per_trial=1) or measure on 'cpu'")
+        if not isinstance(self.early_stopping, EarlyStoppingConfig):
+            raise ValueError(f"early_stopping must be an EarlyStoppingConfig, "
+                             f"got {self.early_stopping!r}")
+        self.build_early_stopping()  # validates the rungs against the children's epochs
 
     # -- building the pieces ------------------------------------------------------
     def build_space(self) -> NasnetCellSpace:
         return self.space.build()
+
+    def build_early_stopping(self) -> early_stopping_lib.EarlyStopping | None:
+        """The driver's early stopping (None when off); the reward of a child stopped at
+        a rung is the child evaluator's (``child.reward``, ``child.reward_transform``)."""
+        if self.evaluator == "synthetic":
+            return self.early_stopping.build(self.synthetic.epochs, "synthetic.epochs")
+        return self.early_stopping.build(
+            self.child.epochs, "child.epochs", functools.partial(
+                _child_reward, reward=self.child.reward, transform=self.child.reward_transform))
 
     def build_strategy(self, space: NasnetCellSpace | None = None) -> strategies.Strategy:
         """The strategy (ValueError for an option it does not take, or a bad value)."""
@@ -253,6 +344,11 @@ class SearchConfig:
         if isinstance(data, Mapping):
             json_types.check(cls, data, "config")
         return config_utils.from_dict(cls, data, "config")
+
+
+def _child_reward(history, reward: str, transform: str) -> float:
+    """A child's reward from its per-epoch metrics, as ``ChildEvaluator`` computes it."""
+    return child_lib.reward_from_history(history, reward, transform)[1]
 
 
 # -- named experiments ------------------------------------------------------------
@@ -272,6 +368,12 @@ NASNET_CIFAR10 = SearchConfig(
     space=SpaceConfig(), evaluator="child", child=child_lib.NASNET_SEARCH,
     budget=20_000, workers=1, cpus_per_trial=4.0, gpus_per_trial=1.0, top_k=10)
 
+SYNTHETIC = SearchConfig(
+    name="synthetic", strategy="evolution",
+    strategy_options={"population_size": 10, "tournament_size": 3},
+    space=SpaceConfig(num_blocks=3, ops=QUICKSTART_OPS), evaluator="synthetic",
+    synthetic=SyntheticConfig(seconds=0.5), budget=40, workers=2, top_k=5)
+
 EXPERIMENTS: dict[str, SearchConfig] = {
     "quickstart": QUICKSTART,
     "quickstart_rl": dataclasses.replace(QUICKSTART, name="quickstart_rl", strategy="rl",
@@ -284,11 +386,16 @@ EXPERIMENTS: dict[str, SearchConfig] = {
         name="small_cifar10", strategy="evolution",
         strategy_options={"population_size": 20, "tournament_size": 5},
         space=SpaceConfig(), child=child_lib.SMALL, budget=200, workers=2, top_k=10),
-    "synthetic": SearchConfig(
-        name="synthetic", strategy="evolution",
-        strategy_options={"population_size": 10, "tournament_size": 3},
-        space=SpaceConfig(num_blocks=3, ops=QUICKSTART_OPS), evaluator="synthetic",
-        synthetic=SyntheticConfig(seconds=0.5), budget=40, workers=2, top_k=5),
+    "synthetic": SYNTHETIC,
+    # Early stopping (ASHA): 9-epoch children, rungs at 1 and 3 epochs, eta = 3.
+    "quickstart_asha": dataclasses.replace(
+        QUICKSTART, name="quickstart_asha", child=dataclasses.replace(QUICKSTART.child, epochs=9),
+        budget=48, early_stopping=EarlyStoppingConfig(enabled=True, min_epochs=1,
+                                                      reduction_factor=3)),
+    "synthetic_asha": dataclasses.replace(
+        SYNTHETIC, name="synthetic_asha", synthetic=SyntheticConfig(seconds=0.1, epochs=9),
+        budget=60, early_stopping=EarlyStoppingConfig(enabled=True, min_epochs=1,
+                                                      reduction_factor=3)),
 }
 
 
@@ -573,9 +680,15 @@ def run_experiment(config: SearchConfig, workdir: str, stream: TextIO | None = N
               + (" (resuming)" if resumed else ""), file=stream)
         print(devices.describe_run(isinstance(executor, InProcessExecutor),
                                    config.gpus_per_trial), file=stream, flush=True)
+        stopping = config.build_early_stopping()
+        if stopping is not None:
+            print(f"early stopping: children of {stopping.max_epochs} epochs continue or stop "
+                  f"at {', '.join(map(str, stopping.rungs))} epoch(s), about 1 in "
+                  f"{stopping.reduction_factor} continuing (asynchronous successive halving)",
+                  file=stream, flush=True)
         result = scheduler.run(strategy, make_evaluator(config), config.budget, executor,
                                store=store, space=space, max_repeats=config.max_repeats,
-                               on_trial=reporter)
+                               on_trial=reporter, early_stopping=stopping)
     finally:
         if reporter is not None:
             reporter.close()

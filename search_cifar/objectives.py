@@ -29,6 +29,15 @@ search sees exactly the rewards of an uninterrupted one.
   its first b blocks, the assumption PNAS relies on. The optimum is exact, by
   maximising every block independently; the top-0.1% threshold is estimated
   from ``threshold_samples`` (default 1,000,000) uniform choice tuples.
+* ``LearningCurveObjective``: either of the above with learning curves: the
+  noisy reward becomes the final validation accuracy of a child trained for
+  ``epochs`` epochs, reached along a saturating curve whose speed differs by
+  architecture, and reported epoch by epoch through ``report`` (which can stop
+  it), so early stopping (``early_stopping.py``) can be measured on many seeds
+  without training.
+
+The one-shot objectives have ``max_epochs = None`` (no epochs: early
+stopping refuses them); ``LearningCurveObjective.max_epochs`` is its epochs.
 
 Example:
     >>> obj = InteractionObjective(seed=0)
@@ -75,6 +84,7 @@ class InteractionObjective:
     """
 
     name = "interaction_6x5"
+    max_epochs = None  # one-shot: no epochs to stop at
 
     def __init__(self, num_decisions: int = 6, num_choices: int = 5, seed: int = 0,
                  noise_sd: float = 0.02, interaction: float = 0.5):
@@ -173,6 +183,7 @@ class NasnetCellObjective:
     """
 
     name = "nasnet_b3_5ops"
+    max_epochs = None  # one-shot: no epochs to stop at
 
     def __init__(self, num_blocks: int = 3, ops: Sequence[Op | str] = SMALL_OPS, seed: int = 0,
                  noise_sd: float = 0.02, threshold_samples: int = 1_000_000):
@@ -268,6 +279,104 @@ class NasnetCellObjective:
     @property
     def threshold_method(self) -> str:
         return f"estimated from {self.threshold_samples:,} uniform samples"
+
+
+def _uniform(seed: int, key: str) -> float:
+    """A uniform draw in [0, 1) that depends only on (seed, key)."""
+    digest = hashlib.sha256(f"{seed}:{key}".encode("utf-8")).digest()
+    return float(np.random.default_rng(int.from_bytes(digest[:8], "little")).random())
+
+
+class LearningCurveObjective:
+    """``base``'s noisy reward as the final accuracy of a learning curve, epoch by epoch.
+
+    For an architecture x with final value ``f = base.reward(x)`` and a time
+    constant ``tau(x) = epochs * t``, ``t`` log-uniform in ``tau_range`` (drawn
+    from a generator seeded by ``(seed, identity of x)``)::
+
+        acc(e) = f * (1 - exp(-e / tau)) / (1 - exp(-epochs / tau)) + curve_noise_sd * z_e
+
+    for ``e < epochs``, with ``z_e ~ N(0, 1)`` seeded by ``(seed, x, e)``, and
+    ``acc(epochs) = f`` exactly. A saturating exponential, one of the curve
+    families of learning-curve extrapolation (Domhan et al. 2015
+    [unverified]); our model, not fitted to data. Architectures learn at
+    different speeds, so curves cross: a slow learner with the higher final
+    value can trail at the first rungs, which is what early stopping risks.
+    Deterministic, like the base objective: a resumed search sees the same
+    curves.
+
+    ``evaluate(x, report)`` reports ``{"epoch", "val_accuracy"}`` after every
+    epoch; False stops the child there, with that epoch's value as the reward
+    and ``metrics["stopped_early"]``. ``true_value``, ``optimum``,
+    ``top_threshold`` and ``space`` are the base's (final values).
+
+    Args:
+        base: the objective whose reward is the final value (default:
+            ``NasnetCellObjective(seed=seed)``).
+        epochs: the full curve's length (``max_epochs``).
+        seed: seeds the speeds and the curve noise.
+        tau_range: bounds of t, as fractions of ``epochs``.
+        curve_noise_sd: the noise of the values before the last epoch.
+    """
+
+    name = "learning_curves"
+
+    def __init__(self, base: Any = None, epochs: int = 9, seed: int = 0,
+                 tau_range: tuple[float, float] = (0.1, 0.4), curve_noise_sd: float = 0.01):
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
+        low, high = tau_range
+        if not 0 < low <= high:
+            raise ValueError(f"tau_range must be 0 < low <= high, got {tau_range!r}")
+        if curve_noise_sd < 0:
+            raise ValueError(f"curve_noise_sd must be >= 0, got {curve_noise_sd}")
+        self.base = base if base is not None else NasnetCellObjective(seed=seed)
+        self.space = self.base.space
+        self.max_epochs = epochs
+        self.seed = seed
+        self.tau_range = (float(low), float(high))
+        self.curve_noise_sd = float(curve_noise_sd)
+
+    def _key(self, x: Any) -> str:
+        choices = self.space.encode(x) if isinstance(x, Genotype) else self.space.validate(x)
+        return self.space.key(choices)
+
+    def curve(self, x: Any) -> list[float]:
+        """The validation accuracy after each epoch 1..epochs (the last is the final value)."""
+        key = self._key(x)
+        final = self.base.reward(x)
+        low, high = self.tau_range
+        t = math.exp(math.log(low) + _uniform(self.seed, f"tau:{key}") * math.log(high / low))
+        tau = self.max_epochs * t
+        scale = 1.0 - math.exp(-self.max_epochs / tau)
+        values = [final * (1.0 - math.exp(-e / tau)) / scale
+                  + self.curve_noise_sd * _noise(self.seed, f"curve:{key}:{e}")
+                  for e in range(1, self.max_epochs)]
+        return values + [final]
+
+    def evaluate(self, x: Any, report: Report | None = None) -> Result:
+        history, stopped = [], False
+        for epoch, value in enumerate(self.curve(x), start=1):
+            history.append({"epoch": epoch, "val_accuracy": value})
+            if report is not None and report(epoch, dict(history[-1])) is False:
+                stopped = epoch < self.max_epochs
+                break
+        return Result(reward=history[-1]["val_accuracy"],
+                      metrics={"history": history, "epochs_completed": len(history),
+                               "stopped_early": stopped})
+
+    def true_value(self, x: Any) -> float:
+        return self.base.true_value(x)
+
+    def optimum(self) -> tuple[tuple[int, ...], float]:
+        return self.base.optimum()
+
+    def top_threshold(self, fraction: float = 0.001) -> float:
+        return self.base.top_threshold(fraction)
+
+    @property
+    def threshold_method(self) -> str:
+        return self.base.threshold_method
 
 
 OBJECTIVES = {InteractionObjective.name: InteractionObjective,

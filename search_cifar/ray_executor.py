@@ -25,6 +25,20 @@ what only distributed trials need to the metrics: where the trial ran
 made JSON values (numpy scalars to numbers, NaN to None), since they cross
 processes and machines.
 
+Early stopping (``early_stopping.py``; ``submit(..., rungs, decide)``): the
+child on the worker asks the driver at each rung epoch whether it continues,
+through a small asyncio actor, ``RungMailbox`` (no CPU of its own, created on
+the first such submit): the worker's ``report`` hook
+(``executors.RungReporter``) calls ``mailbox.ask(trial_id, epoch, history)``
+and blocks on it; the actor parks the question, and ``wait`` here, which waits
+with ``ray.wait`` on the running trials and on one outstanding
+``mailbox.requests()`` call at once, takes the questions as they arrive, asks
+the driver's ``decide`` (in the driver's process: the decisions and their
+persistence stay the driver's) and sends the answers back with
+``mailbox.answer``. No polling: a question wakes the driver like a finished
+trial does. A child waits for its answer only at rung epochs, and for as
+long as the driver takes to write the decision.
+
 Why Ray core tasks and not Ray Tune: the strategy stays a plain object in the
 driver, the one place its state is saved, and resume is the trial store's own
 record-and-state protocol (``trial_store.py``) instead of Tune's experiment
@@ -42,15 +56,16 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import socket
 import time
-from typing import Any
+from typing import Any, Sequence
 
 from search_cifar import devices
 from search_cifar.evaluator import Evaluator, Result
-from search_cifar.executors import evaluate_point
+from search_cifar.executors import Decide, RungReporter, evaluate_point, jsonable
 from search_cifar.local_ray import LocalRay, LocalRayError, connect
 
 #: Metric keys that a trial run on Ray adds: where it ran, and the CPU seconds of
@@ -59,35 +74,64 @@ from search_cifar.local_ray import LocalRay, LocalRayError, connect
 NODE_ID, HOSTNAME, PID, CPU_SECONDS = "node_id", "hostname", "pid", "cpu_seconds"
 
 
+#: Metrics as JSON values (numpy scalars to numbers, NaN to None).
+_jsonable = jsonable
+
+
 # -- what runs on a worker --------------------------------------------------------
-def run_on_worker(evaluator: Evaluator, point: Any) -> tuple[Result, float]:
-    """One trial on a Ray worker: its Result (with where it ran) and its duration."""
+def run_on_worker(evaluator: Evaluator, point: Any, rungs: Sequence[int] = (),
+                  mailbox: Any = None, trial_id: int | None = None) -> tuple[Result, float]:
+    """One trial on a Ray worker: its Result (with where it ran) and its duration.
+
+    With ``rungs`` and a ``mailbox`` (a ``RungMailbox`` actor), the evaluator's
+    ``report`` asks the driver through it at those epochs whether to continue.
+    """
     import ray  # noqa: PLC0415 -- present on every Ray worker
 
+    report = None
+    if rungs and mailbox is not None:
+        report = RungReporter(rungs, lambda epoch, history: ray.get(
+            mailbox.ask.remote(trial_id, epoch, history)))
     start, cpu_start = time.monotonic(), time.process_time()
-    result = evaluate_point(evaluator, point)
+    result = evaluate_point(evaluator, point, report)
     metrics = dict(result.metrics)
     metrics.update({HOSTNAME: socket.gethostname(), PID: os.getpid(),
                     NODE_ID: ray.get_runtime_context().get_node_id(),
                     CPU_SECONDS: time.process_time() - cpu_start, **devices.trial_devices(ray)})
-    return Result(result.reward, _jsonable(metrics), result.error), time.monotonic() - start
+    return Result(result.reward, jsonable(metrics), result.error), time.monotonic() - start
 
 
-def _jsonable(value: Any) -> Any:
-    """Metrics as JSON values: numpy scalars to numbers, NaN kept as None."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (str, bool)) or value is None:
-        return value
-    if hasattr(value, "item") and not isinstance(value, (int, float)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, (int, float)):
-        return value
-    return str(value)
+class RungMailbox:
+    """A Ray asyncio actor between children at a rung and the driver (module docstring).
+
+    ``ask`` (a worker) parks a question until ``answer`` (the driver) resolves it;
+    ``requests`` (the driver) returns the questions parked since its last call,
+    waiting until there is at least one.
+    """
+
+    def __init__(self):
+        self._questions: list[tuple[int, int, list]] = []
+        self._arrived = asyncio.Event()
+        self._answers: dict[tuple[int, int], asyncio.Future] = {}
+
+    async def ask(self, trial_id: int, epoch: int, history: list) -> bool:
+        future = asyncio.get_running_loop().create_future()
+        self._answers[(trial_id, epoch)] = future
+        self._questions.append((trial_id, epoch, history))
+        self._arrived.set()
+        return await future
+
+    async def requests(self) -> list[tuple[int, int, list]]:
+        await self._arrived.wait()
+        self._arrived.clear()
+        questions, self._questions = self._questions, []
+        return questions
+
+    async def answer(self, answers: list[tuple[int, int, bool]]) -> None:
+        for trial_id, epoch, go_on in answers:
+            future = self._answers.pop((trial_id, epoch), None)
+            if future is not None and not future.done():
+                future.set_result(bool(go_on))
 
 
 # -- the executor ----------------------------------------------------------------
@@ -198,6 +242,11 @@ class RayExecutor:
         # (and kept alive here, so that its id is not reused).
         self._evaluator_refs: dict[int, tuple[Evaluator, Any]] = {}
         self._running: dict[Any, int] = {}  # object ref -> trial id
+        # Early stopping: the mailbox actor, its outstanding requests() call, and each
+        # running trial's decide.
+        self._mailbox: Any = None
+        self._questions: Any = None
+        self._decide: dict[int, Decide] = {}
 
     def _slots(self, num_workers: int | None) -> int:
         resources = self._ray.cluster_resources()
@@ -219,16 +268,46 @@ class RayExecutor:
     def num_running(self) -> int:
         return len(self._running)
 
-    def submit(self, trial_id: int, evaluator: Evaluator, point: Any) -> None:
+    def submit(self, trial_id: int, evaluator: Evaluator, point: Any,
+               rungs: Sequence[int] = (), decide: Decide | None = None) -> None:
         known = self._evaluator_refs.get(id(evaluator))
         if known is None:
             known = self._evaluator_refs[id(evaluator)] = (evaluator, self._ray.put(evaluator))
-        self._running[self._remote.remote(known[1], point)] = trial_id
+        if rungs and decide is not None:
+            if self._mailbox is None:
+                self._mailbox = self._ray.remote(num_cpus=0, max_restarts=0)(
+                    RungMailbox).remote()
+            self._decide[trial_id] = decide
+            ref = self._remote.remote(known[1], point, tuple(rungs), self._mailbox, trial_id)
+        else:
+            ref = self._remote.remote(known[1], point)
+        self._running[ref] = trial_id
+
+    def _answer(self, questions: list[tuple[int, int, list]]) -> None:
+        """The driver's decisions for the children waiting at a rung."""
+        answers = []
+        for trial_id, epoch, history in questions:
+            decide = self._decide.get(trial_id)
+            answers.append((trial_id, epoch, bool(decide(trial_id, epoch, history))
+                            if decide is not None else False))
+        self._mailbox.answer.remote(answers)
 
     def wait(self) -> tuple[int, Result, float | None]:
         ray = self._ray
-        (ref,), _ = ray.wait(list(self._running), num_returns=1)
+        while True:
+            refs = list(self._running)
+            if self._mailbox is not None:
+                if self._questions is None:
+                    self._questions = self._mailbox.requests.remote()
+                refs.insert(0, self._questions)
+            (ref,), _ = ray.wait(refs, num_returns=1)
+            if self._questions is not None and ref == self._questions:
+                self._questions = None
+                self._answer(ray.get(ref))
+                continue
+            break
         trial_id = self._running.pop(ref)
+        self._decide.pop(trial_id, None)
         try:
             result, duration = ray.get(ref)
         except ray.exceptions.RayError as e:
@@ -254,6 +333,13 @@ class RayExecutor:
                 pass
         if hasattr(self, "_running"):
             self._running.clear()
+            self._decide.clear()
+            if self._mailbox is not None:
+                try:
+                    self._ray.kill(self._mailbox)
+                except Exception:  # noqa: BLE001 -- best effort at shutdown
+                    pass
+                self._mailbox = self._questions = None
         if self._started_ray and self._ray.is_initialized():
             self._ray.shutdown()
         self._started_ray = False

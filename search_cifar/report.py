@@ -7,7 +7,8 @@ During a search (``Reporter``, the driver's ``on_trial`` callback):
       [ 12/30] trial 13  reward 0.4867  best 0.5133 (trial 7)  |  3m05s  3.9 trials/min  24.8s  node 5f3a9c
 
   ``[evaluations finished / budget]``, the proposal id, its reward (or
-  ``FAILED: <error>``, or ``duplicate of trial k``), the best reward so far
+  ``FAILED: <error>``, or ``duplicate of trial k``), under early stopping its
+  fidelity (``[3/9 epochs, stopped]``), the best reward so far
   and its trial, the wall time of this run, evaluations finished per minute
   in this run, the trial's own duration and the Ray node it ran on;
 * TensorBoard scalars under ``<workdir>/tensorboard/`` (step = evaluation
@@ -27,7 +28,11 @@ given a cost axis, ``pareto.png`` and ``pareto.md`` (accuracy versus the
 cost of the network each cell will become, the front highlighted:
 ``pareto.py``). Every child is also a session of TensorBoard's HParams
 dashboard (``hparams.py``): added by the ``Reporter`` as it finishes, and
-rewritten whole with the report. Every file is written atomically.
+rewritten whole with the report. Under early stopping the plot marks the
+children stopped at each rung, the table has an ``epochs`` column (``3/9
+stopped``), and the summary counts the child-epochs trained and those early
+stopping saved (``child_epochs_saved``: the epochs the stopped children would
+still have trained). Every file is written atomically.
 
 Example:
     >>> reporter = Reporter("/tmp/search", budget=30, strategy=strategy)
@@ -66,6 +71,39 @@ def top_trials(trials: Sequence[Trial], k: int) -> list[Trial]:
     return sorted(ok_trials(trials), key=lambda t: (-t.reward, t.id))[:k]
 
 
+def epochs_trained(trial: Trial) -> int | None:
+    """The epochs a trial's child trained: its fidelity's, else ``metrics["epochs_completed"]``."""
+    if trial.fidelity is not None:
+        return trial.fidelity.epochs
+    epochs = (trial.metrics or {}).get("epochs_completed")
+    return epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else None
+
+
+def fidelity_text(trial: Trial) -> str:
+    """``3/9 stopped`` or ``9/9`` under early stopping; empty otherwise."""
+    f = trial.fidelity
+    if f is None:
+        return ""
+    return f"{f.epochs}/{f.max_epochs}" + (" stopped" if f.stopped_early else "")
+
+
+def early_stopping_summary(trials: Sequence[Trial]) -> dict[str, Any]:
+    """Child-epochs trained and saved: a stopped child saves the epochs it would still
+    have trained (``max_epochs - epochs``); a failed one saves nothing."""
+    evaluated = [t for t in trials if t.status != "duplicate"]
+    epochs = [e for e in map(epochs_trained, evaluated) if e is not None]
+    stopped = [t.fidelity for t in evaluated if t.fidelity is not None and t.fidelity.stopped_early]
+    staged = any(t.fidelity is not None for t in evaluated)
+    trained = sum(epochs) if epochs else None
+    saved = sum(f.max_epochs - f.epochs for f in stopped) if staged else None
+    full = trained + saved if trained is not None and saved is not None else None
+    return {"child_epochs": trained,
+            "num_stopped_early": len(stopped) if staged else None,
+            "child_epochs_saved": saved,
+            "child_epochs_if_full": full,
+            "child_epochs_saved_fraction": saved / full if full else None}
+
+
 def summarize(trials: Sequence[Trial], num_random: int | None = None) -> dict[str, Any]:
     """Counts and rewards of a search.
 
@@ -101,6 +139,7 @@ def summarize(trials: Sequence[Trial], num_random: int | None = None) -> dict[st
         "total_trial_cpu_seconds": sum(cpu) if cpu else None,
         "mean_trial_cpu_seconds": statistics.fmean(cpu) if cpu else None,
     }
+    out.update(early_stopping_summary(trials))
     return out
 
 
@@ -120,6 +159,9 @@ def progress_line(trial: Trial, num_evaluated: int, budget: int, best: Trial | N
     head = f"[{num_evaluated:>{width}}/{budget}] trial {trial.id:<{width}}"
     if trial.status == "ok":
         what = f"reward {trial.reward:.4f}"
+        if trial.fidelity is not None:
+            f = trial.fidelity
+            what += f" [{f.epochs}/{f.max_epochs} epochs{', stopped' if f.stopped_early else ''}]"
     elif trial.status == "failed":
         error = (trial.error or "").strip().splitlines()
         what = "FAILED: " + (error[0][:80] if error else "unknown error")
@@ -244,9 +286,12 @@ class Reporter:
 
 
 def _trial_entry(rank: int, t: Trial) -> dict[str, Any]:
-    return {"rank": rank, "trial": t.id, "reward": t.reward, "fingerprint": t.key,
-            "metrics": {k: v for k, v in (t.metrics or {}).items() if k != "history"},
-            "genotype": t.genotype}
+    entry = {"rank": rank, "trial": t.id, "reward": t.reward, "fingerprint": t.key,
+             "metrics": {k: v for k, v in (t.metrics or {}).items() if k != "history"},
+             "genotype": t.genotype}
+    if t.fidelity is not None:
+        entry["fidelity"] = {k: v for k, v in t.to_dict()["fidelity"].items() if k != "decisions"}
+    return entry
 
 
 def write_best_json(workdir: str, trials: Sequence[Trial], k: int) -> str:
@@ -273,20 +318,29 @@ def _fmt(value: Any, spec: str) -> str:
 
 
 def top_k_table(trials: Sequence[Trial], k: int) -> str:
-    """The k best architectures as a Markdown table."""
-    rows = ["| rank | trial | reward | params | train s | fingerprint | normal cell | "
-            "reduction cell |",
-            "|---:|---:|---:|---:|---:|---|---|---|"]
-    for i, t in enumerate(top_trials(trials, k)):
+    """The k best architectures as a Markdown table (with the epochs each trained, out of
+    the full epochs, when the search stopped children early)."""
+    top = top_trials(trials, k)
+    staged = any(t.fidelity is not None for t in trials)
+    epochs_head, epochs_align = (" epochs |", "---:|") if staged else ("", "")
+    rows = [f"| rank | trial | reward |{epochs_head} params | train s | fingerprint | "
+            f"normal cell | reduction cell |",
+            f"|---:|---:|---:|{epochs_align}---:|---:|---|---|---|"]
+    for i, t in enumerate(top):
         m = t.metrics or {}
         if t.genotype is not None:
             g = Genotype.from_dict(t.genotype)
             normal, reduction = cell_text(g.normal), cell_text(g.reduction)
         else:
             normal = reduction = "choices " + ",".join(map(str, t.choices))
-        rows.append(f"| {i + 1} | {t.id} | {t.reward:.4f} | {_fmt(m.get('num_params'), ',')} | "
+        epochs = f" {fidelity_text(t) or '-'} |" if staged else ""
+        rows.append(f"| {i + 1} | {t.id} | {t.reward:.4f} |{epochs} "
+                    f"{_fmt(m.get('num_params'), ',')} | "
                     f"{_fmt(t.duration, '.1f')} | `{t.key}` | {normal} | {reduction} |")
     return "\n".join(rows) + "\n"
+
+
+_RUNG_COLOURS = ("#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
 
 
 def plot_rewards(trials: Sequence[Trial], path: str, num_random: int | None = None,
@@ -312,6 +366,16 @@ def plot_rewards(trials: Sequence[Trial], path: str, num_random: int | None = No
                        label=f"mean of random proposals ({mean:.3f})")
         if rest:
             ax.scatter(*zip(*rest), s=18, color="#1f77b4", label="strategy's proposals")
+        # Early stopping: ring the children stopped at each rung, one colour per rung.
+        stopped: dict[int, list[tuple[int, float]]] = {}
+        for i, t in ok:
+            if t.fidelity is not None and t.fidelity.stopped_early:
+                stopped.setdefault(t.fidelity.epochs, []).append((i, t.reward))
+        for n, (epochs, points) in enumerate(sorted(stopped.items())):
+            ax.scatter(*zip(*points), s=60, facecolors="none", linewidths=1.2,
+                       edgecolors=_RUNG_COLOURS[n % len(_RUNG_COLOURS)],
+                       label=f"stopped after {epochs} epoch{'s' if epochs > 1 else ''} "
+                             f"({len(points)})")
         best, running = -math.inf, []
         for i, t in enumerate(evaluated):
             if t.status == "ok":
@@ -330,8 +394,8 @@ def plot_rewards(trials: Sequence[Trial], path: str, num_random: int | None = No
         ax.set_ylabel("reward (validation accuracy)")
         ax.set_title(title)
         ax.grid(alpha=0.3)
-        if evaluated:
-            ax.legend(loc="lower right", fontsize=8)
+        if evaluated:  # stopped children crowd the bottom: then let matplotlib place it
+            ax.legend(loc="best" if stopped else "lower right", fontsize=8)
         save_figure(fig, path)
     finally:
         plt.close(fig)

@@ -33,6 +33,16 @@ where a trial runs (``executors.InProcessExecutor``,
   checking alone, without writing: what a resumed search checks before it
   writes anything.
 
+* Early stopping (``early_stopping=EarlyStopping(...)``, see
+  ``early_stopping.py``): children are submitted with the rung epochs and the
+  driver's ``RungBook.decide``; each decision is persisted
+  (``rungs/<id>.json``) before the child hears it; the record of a finished
+  child carries its ``fidelity``, the strategy is told its reward at whatever
+  rung it stopped. On resume, every recorded decision is restored; a pending
+  child stopped at a rung is recorded from its rung record without running
+  again; the other pending children restart from scratch with their
+  decisions replayed.
+
 ``run_in_process(strategy, objective, budget, workdir=None)`` is the
 convenience form for tests, benchmarks and notebooks: the in-process executor,
 the objective wrapped by ``evaluator.from_function`` (a plain ``fn(point) ->
@@ -49,13 +59,16 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
+from search_cifar import early_stopping as early_stopping_lib
 from search_cifar import evaluator as evaluator_lib
+from search_cifar.early_stopping import EarlyStopping, RungBook
 from search_cifar.evaluator import Evaluator, Result
 from search_cifar.executors import Executor, InProcessExecutor
-from search_cifar.trial_store import SearchResult, Trial, TrialStore
+from search_cifar.trial_store import RungRecord, SearchResult, Trial, TrialStore
 
 if TYPE_CHECKING:
     from search_cifar.strategies.base import Proposal, Strategy
@@ -65,7 +78,8 @@ OnTrial = Callable[[Trial, SearchResult], None]
 
 def run(strategy: Strategy, evaluator: Evaluator, budget: int, executor: Executor,
         store: TrialStore | None = None, space: Any = None, max_repeats: int = 1000,
-        on_trial: OnTrial | None = None) -> SearchResult:
+        on_trial: OnTrial | None = None,
+        early_stopping: EarlyStopping | None = None) -> SearchResult:
     """Runs (or resumes) a search until ``budget`` evaluations.
 
     Args:
@@ -82,6 +96,9 @@ def run(strategy: Strategy, evaluator: Evaluator, budget: int, executor: Executo
         max_repeats: consecutive duplicates after which no new proposal is asked.
         on_trial: called after each trial is recorded and told, with the trial
             and the result so far (progress lines, summaries, best genotypes).
+        early_stopping: stop children at rungs (``early_stopping.EarlyStopping``;
+            the evaluator must report epochs, the executor's ``submit`` take
+            ``rungs`` and ``decide``); None trains every child fully.
 
     Returns:
         A SearchResult with every trial, resumed ones included, in id order.
@@ -98,18 +115,37 @@ def run(strategy: Strategy, evaluator: Evaluator, budget: int, executor: Executo
     if space.signature() != strategy.space.signature():
         raise ValueError(
             f"space {space.signature()!r} is not the strategy's {strategy.space.signature()!r}")
+    if early_stopping is not None:
+        check_early_stopping(early_stopping, evaluator, executor)
     return _Scheduler(strategy, evaluator, budget, executor, store, space, max_repeats,
-                      on_trial).run()
+                      on_trial, early_stopping).run()
+
+
+def check_early_stopping(early_stopping: Any, evaluator: Evaluator, executor: Any) -> None:
+    """ValueError unless ``early_stopping`` can stop ``evaluator``'s children on ``executor``."""
+    if not isinstance(early_stopping, EarlyStopping):
+        raise ValueError(f"early_stopping must be an early_stopping.EarlyStopping or None, "
+                         f"got {early_stopping!r}")
+    early_stopping_lib.check_evaluator(evaluator, early_stopping)
+    try:
+        parameters = inspect.signature(executor.submit).parameters
+    except (TypeError, ValueError, AttributeError):
+        parameters = {}
+    if not {"rungs", "decide"} <= set(parameters):
+        raise ValueError(f"executor {type(executor).__name__} cannot stop children early: its "
+                         f"submit() takes no rungs and decide (see executors.Executor)")
 
 
 def run_in_process(strategy: Strategy, objective: Any, budget: int, workdir: str | None = None,
                    space: Any = None, max_repeats: int = 1000,
-                   on_trial: OnTrial | None = None) -> SearchResult:
+                   on_trial: OnTrial | None = None,
+                   early_stopping: EarlyStopping | None = None) -> SearchResult:
     """``run`` in this process: ``objective`` is an evaluator or ``fn(point) -> float | None``
     (None, NaN or an exception: a failed trial); ``workdir`` persists and resumes."""
     store = TrialStore(workdir) if workdir is not None else None
     return run(strategy, evaluator_lib.from_function(objective), budget, InProcessExecutor(),
-               store=store, space=space, max_repeats=max_repeats, on_trial=on_trial)
+               store=store, space=space, max_repeats=max_repeats, on_trial=on_trial,
+               early_stopping=early_stopping)
 
 
 def load_saved(strategy: Strategy, store: TrialStore) -> tuple[dict[int, Trial], list[Proposal]]:
@@ -120,7 +156,8 @@ def load_saved(strategy: Strategy, store: TrialStore) -> tuple[dict[int, Trial],
     stopped, in id order. Reads only: the check a resumed search makes before
     it writes anything (``experiments.validate``), and the first step of
     ``run``'s resume. ValueError naming the bad file, or the records that do
-    not fit the state.
+    not fit the state; early stopping's rung records (``rungs/``) are checked
+    too: readable, of a pending or recorded trial, with that trial's identity.
     """
     records = store.load_trials()
     saved = store.load_state()
@@ -149,7 +186,33 @@ def load_saved(strategy: Strategy, store: TrialStore) -> tuple[dict[int, Trial],
             raise ValueError(
                 f"workdir {store.workdir!r}: trial {p.id} was recorded with choices "
                 f"{list(recorded.choices)}, but the saved state has {list(p.choices)}")
+    _check_rung_records(store.load_rungs(), records, pending, strategy.space, store.workdir)
     return records, pending
+
+
+def _check_rung_records(rungs: dict[int, RungRecord], records: dict[int, Trial],
+                        pending: list[Proposal], space: Any, workdir: str) -> None:
+    by_id = {p.id: p for p in pending}
+    strays = sorted(i for i in rungs if i not in by_id and i not in records)
+    if strays:
+        raise ValueError(f"workdir {workdir!r} has rung records of trials {strays[:10]} that "
+                         f"are neither running nor recorded (rungs/ was edited?)")
+    for i, record in rungs.items():
+        if i in by_id and i not in records:
+            key = _identity(space, tuple(by_id[i].choices))[0]
+            if record.key != key:
+                raise ValueError(f"workdir {workdir!r}: the rung record of trial {i} is of "
+                                 f"architecture {record.key!r}, but the saved state's trial "
+                                 f"{i} is {key!r}")
+
+
+def _identity(space: Any, choices: tuple[int, ...]) -> tuple[str, Any]:
+    """The identity of a point and its genotype (None where the space does not decode)."""
+    decode = getattr(space, "decode", None)
+    if decode is None:
+        return (getattr(space, "key", None) or _choices_key)(choices), None
+    genotype = decode(choices)
+    return genotype.fingerprint(), genotype
 
 
 def _genotype_dict(genotype: Any, fingerprint: str) -> dict[str, Any] | None:
@@ -169,12 +232,11 @@ class _Scheduler:
     """The bookkeeping of one ``run`` call."""
 
     def __init__(self, strategy, evaluator, budget, executor, store, space, max_repeats,
-                 on_trial):
+                 on_trial, early_stopping=None):
         self.strategy, self.evaluator, self.budget = strategy, evaluator, budget
         self.executor, self.store, self.space = executor, store, space
         self.max_repeats, self.on_trial = max_repeats, on_trial
-        self.decode = getattr(space, "decode", None)
-        self.key_of = getattr(space, "key", None) or _choices_key
+        self.book = RungBook(early_stopping, store) if early_stopping is not None else None
         self.trials: dict[int, Trial] = {}
         self.cache: dict[str, tuple[float | None, int]] = {}  # key -> (reward, first id)
         self.running: dict[int, tuple[Proposal, str, Any]] = {}  # id -> (proposal, key, genotype)
@@ -212,8 +274,14 @@ class _Scheduler:
             return []
         self.store.create()
         records, pending = load_saved(self.strategy, self.store)
+        rungs = self.store.load_rungs() if self.book is not None else {}
+        for i in [i for i in rungs if i in records]:  # recorded, then killed before removal
+            self.store.remove_rungs(i)
+            del rungs[i]
         pending_ids = {p.id for p in pending}
         for t in sorted(records.values(), key=lambda t: t.id):
+            if self.book is not None and t.fidelity is not None:
+                self.book.restore_decisions(t.fidelity.decisions)
             if t.id not in pending_ids:
                 self.trials[t.id] = t
                 if t.status != "duplicate":
@@ -223,6 +291,13 @@ class _Scheduler:
         for p in pending:
             recorded = records.get(p.id)
             if recorded is None:
+                if p.id in rungs:
+                    self.book.resume(rungs[p.id])
+                    if rungs[p.id].stopped:
+                        # Stopped at a rung before the kill: recorded, never trained again.
+                        self.running_start(p, *self.identify(tuple(p.choices)))
+                        self.finish(p.id, self.book.recovered_result(p.id), None)
+                        continue
                 rerun.append(p)
                 continue
             # Recorded, killed before its tell: tell it now, do not run it again.
@@ -234,10 +309,12 @@ class _Scheduler:
     # -- scheduling -----------------------------------------------------------
     def identify(self, choices: tuple[int, ...]) -> tuple[str, Any]:
         """The identity of a point and its genotype (None where the space does not decode)."""
-        if self.decode is None:
-            return self.key_of(choices), None
-        genotype = self.decode(choices)
-        return genotype.fingerprint(), genotype
+        return _identity(self.space, choices)
+
+    def running_start(self, proposal: Proposal, key: str, genotype: Any) -> None:
+        """Marks ``proposal`` running (``dispatch`` then submits it)."""
+        self.running[proposal.id] = (proposal, key, genotype)
+        self.running_keys[key] = proposal.id
 
     def dispatch(self, proposal: Proposal) -> None:
         """Submits ``proposal``, or records / parks it as a duplicate."""
@@ -255,21 +332,28 @@ class _Scheduler:
             self.waiting.setdefault(key, []).append(proposal)
             return
         self.repeats = 0
-        self.running[proposal.id] = (proposal, key, genotype)
-        self.running_keys[key] = proposal.id
-        self.executor.submit(proposal.id, self.evaluator,
-                             genotype if genotype is not None else choices)
+        self.running_start(proposal, key, genotype)
+        point = genotype if genotype is not None else choices
+        if self.book is None:
+            self.executor.submit(proposal.id, self.evaluator, point)
+        else:
+            self.book.start(proposal.id, key)
+            self.executor.submit(proposal.id, self.evaluator, point, rungs=self.book.rungs,
+                                 decide=self.book.decide)
 
     def finish(self, trial_id: int, result: Result, duration: float | None) -> None:
         proposal, key, genotype = self.running.pop(trial_id)
         del self.running_keys[key]
+        fidelity = self.book.finish(trial_id, result) if self.book is not None else None
         trial = Trial(id=proposal.id, choices=tuple(proposal.choices), key=key,
                       status="ok" if result.ok else "failed", reward=result.reward,
                       error=result.error, evaluation=self.num_evaluated,
                       genotype=_genotype_dict(genotype, key), metrics=result.metrics,
-                      duration=duration, finished_at=time.time())
+                      duration=duration, finished_at=time.time(), fidelity=fidelity)
         self.num_evaluated += 1
         self.record(proposal, trial)
+        if self.book is not None:
+            self.book.forget(trial_id)  # after the record: a kill in between costs nothing
         for twin in self.waiting.pop(key, None) or ():
             self.record(twin, Trial(id=twin.id, choices=tuple(twin.choices), key=key,
                                     status="duplicate", reward=trial.reward,

@@ -43,8 +43,8 @@ from search_cifar import strategies  # noqa: E402 -- the registry of names; impo
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("experiment", "quickstart", "A named experiment (see search_cifar/"
-                    "experiments.py): quickstart, quickstart_rl, nasnet_cifar10, "
-                    "amoebanet_cifar10, small_cifar10, synthetic; weight sharing "
+                    "experiments.py): quickstart, quickstart_rl, quickstart_asha, nasnet_cifar10, "
+                    "amoebanet_cifar10, small_cifar10, synthetic, synthetic_asha; weight sharing "
                     "(search_cifar/weight_sharing/config.py): enas_cifar10, enas_quickstart.")
 flags.DEFINE_string("workdir", None, "Trial records, state, TensorBoard and the report go here; "
                     "the same workdir resumes a search.")
@@ -117,6 +117,11 @@ def _print_summary(out, config, workdir: str) -> None:
         if s["mean_trial_seconds"] is not None and s["mean_trial_cpu_seconds"] is not None:
             print(f"per child: {s['mean_trial_seconds']:.1f} s wall, "
                   f"{s['mean_trial_cpu_seconds']:.1f} s CPU on average")
+        if s.get("child_epochs_saved") is not None:
+            print(f"early stopping: {s['num_stopped_early']} of {s['num_evaluated']} children "
+                  f"stopped early; {s['child_epochs']} child-epochs trained, "
+                  f"{s['child_epochs_saved']} of {s['child_epochs_if_full']} saved "
+                  f"({100 * (s['child_epochs_saved_fraction'] or 0):.0f}%)")
     print()
     with open(out["top_k"], encoding="utf-8") as f:
         print(f.read())

@@ -101,6 +101,39 @@ def test_gpu_trials_each_get_their_own_gpu_in_a_fresh_worker_with_memory_growth(
     assert {r.metrics["gpu_ids"][0] for r in results} == {"0", "1"}
 
 
+def test_on_ray_children_ask_the_driver_at_each_rung_and_stop_when_told(tmp_path):
+    from search_cifar.early_stopping import EarlyStopping
+    from search_cifar.synthetic import SyntheticEvaluator
+
+    space = NasnetCellSpace(num_blocks=1, ops=SMALL_OPS)
+    make = functools.partial(SyntheticEvaluator, num_blocks=1, ops=SMALL_OPS, epochs=9,
+                             seconds=0.05)
+    curves = make(seconds=0.0).curves
+    es = EarlyStopping(rungs=(1, 3), max_epochs=9)
+    executor = RayExecutor(num_workers=2)
+    try:
+        result = scheduler.run(strategies.make("random", space, seed=0),
+                               evaluator.CachedEvaluator(make, cache_key="asha"), budget=10,
+                               executor=executor, store=TrialStore(str(tmp_path)),
+                               early_stopping=es)
+        assert executor._mailbox is not None
+    finally:
+        executor.close()
+    assert executor._mailbox is None
+    assert result.num_evaluated == 10 and all(t.status == "ok" for t in result.trials)
+    stopped = [t for t in result.evaluated if t.fidelity.stopped_early]
+    assert stopped and len(stopped) < 10
+    for t in result.evaluated:
+        f, curve = t.fidelity, curves.curve(space.decode(t.choices))
+        # The worker trained exactly the epochs the driver allowed, and reported the
+        # values the driver decided on.
+        assert t.metrics["epochs_completed"] == f.epochs == len(t.metrics["history"])
+        assert [d.value for d in f.decisions] == [curve[d.epoch - 1] for d in f.decisions]
+        assert f.stopped_early == (f.decisions[-1].decision == "stop")
+        assert t.reward == curve[f.epochs - 1]
+    assert TrialStore(str(tmp_path)).load_rungs() == {}
+
+
 def test_metrics_become_json_values():
     import numpy as np
     assert _jsonable({"a": np.float32(0.5), "b": [np.int64(3), float("nan")], 4: (1, "x"),

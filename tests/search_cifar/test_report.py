@@ -142,3 +142,55 @@ def test_a_reporter_that_records_nothing_leaves_no_event_file(tmp_path):
 def test_strategy_without_diagnostics_logs_no_controller_scalars():
     assert report.strategy_diagnostics(object()) == {}
     assert report.format_duration(59) == "59s" and report.format_duration(3725) == "1h02m"
+
+
+def _staged(i, reward, epochs, status="ok"):
+    """A trial of a search with early stopping (rungs 1 and 3 of 9 epochs)."""
+    from search_cifar.trial_store import Fidelity, RungDecision
+    decisions = [RungDecision(e, 0.1 * e, "continue" if e < epochs else "stop")
+                 for e in (1, 3) if e <= epochs]
+    rung = {1: 0, 3: 1, 9: 2, 2: 0}[epochs]
+    return make_trial(i, reward, status, fidelity=Fidelity(
+        epochs=epochs, max_epochs=9, rung=rung, stopped_early=status == "ok" and epochs < 9,
+        decisions=tuple(decisions)))
+
+
+STAGED = [_staged(0, 0.30, 1), _staged(1, 0.80, 9), _staged(2, 0.45, 3),
+          _staged(3, None, 2, "failed"), _staged(4, 0.85, 9), _staged(5, 0.20, 1)]
+
+
+def test_with_early_stopping_the_lines_table_and_summary_show_fidelity(tmp_path, monkeypatch):
+    line = report.progress_line(STAGED[0], 1, 30, STAGED[0], 1.0, 1)
+    assert "reward 0.3000 [1/9 epochs, stopped]" in line
+    assert "reward 0.8000 [9/9 epochs]  best" in report.progress_line(STAGED[1], 2, 30,
+                                                                      STAGED[1], 1.0, 2)
+    table = report.top_k_table(STAGED, 3)
+    assert "| rank | trial | reward | epochs | params |" in table
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "rank" not in line]
+    assert rows[0].startswith("| 1 | 4 | 0.8500 | 9/9 | 1,004 |")
+    assert rows[2].startswith("| 3 | 2 | 0.4500 | 3/9 stopped | 1,002 |")
+    assert "epochs" not in report.top_k_table(TRIALS, 3)  # no column without early stopping
+    s = report.summarize(STAGED, num_random=None)
+    # Trained 1 + 9 + 3 + 2 + 9 + 1 = 25; the stopped save 8 + 6 + 8 = 22 (the failed child
+    # saves nothing): 47 if every child had trained to the end.
+    assert (s["child_epochs"], s["num_stopped_early"], s["child_epochs_saved"],
+            s["child_epochs_if_full"]) == (25, 3, 22, 47)
+    assert s["child_epochs_saved_fraction"] == pytest.approx(22 / 47)
+    plain = report.summarize(TRIALS, None)
+    assert plain["child_epochs_saved"] is None and plain["num_stopped_early"] is None
+    # best.json says at which fidelity each of the best was evaluated.
+    top = json.load(open(report.write_best_json(str(tmp_path), STAGED, 3)))["top"]
+    assert top[2]["fidelity"] == {"epochs": 3, "max_epochs": 9, "rung": 1, "stopped_early": True}
+    # The plot rings the stopped children by the rung they stopped at.
+    from matplotlib import pyplot
+    labels = []
+    close = pyplot.close
+
+    def keep_legend(fig):
+        labels.extend(t.get_text() for t in fig.axes[0].get_legend().get_texts())
+        close(fig)
+
+    monkeypatch.setattr(pyplot, "close", keep_legend)
+    out = report.write_report(str(tmp_path), STAGED, top_k=3, num_random=None, pictures=False)
+    assert "stopped after 1 epoch (2)" in labels and "stopped after 3 epochs (1)" in labels
+    assert json.load(open(out["summary_json"]))["child_epochs_saved"] == 22

@@ -32,8 +32,14 @@ BUDGET = 14
 @pytest.mark.parametrize("experiment,budget,kill_after", [
     pytest.param(["--experiment=synthetic", "--config_override=synthetic.seconds=1.0"], BUDGET, 4,
                  id="synthetic"),
+    # Early stopping: 9-epoch learning curves, rungs at 1 and 3 epochs.
+    pytest.param(["--experiment=synthetic_asha", "--config_override=synthetic.seconds=0.15"],
+                 BUDGET, 5, id="synthetic_asha"),
     # The same with the real quickstart children (digits, TensorFlow): minutes.
     pytest.param(["--experiment=quickstart"], 6, 2, id="quickstart", marks=pytest.mark.slow),
+    # Real children stopped early on Ray (3 epochs, a rung at 1): minutes.
+    pytest.param(["--experiment=quickstart_asha", "--config_override=child.epochs=3"], 6, 2,
+                 id="quickstart_asha", marks=pytest.mark.slow),
 ])
 def test_sigkill_mid_search_then_resume_repeats_and_loses_nothing(tmp_path, experiment, budget,
                                                                   kill_after):
@@ -43,7 +49,10 @@ def test_sigkill_mid_search_then_resume_repeats_and_loses_nothing(tmp_path, expe
     seen = []  # every process of the search, as it ran
     try:
         deadline = time.monotonic() + 600
-        while len(binary_helpers.records(workdir)) < kill_after:
+        asha = any(a.startswith("--experiment=") and a.endswith("_asha") for a in experiment)
+        while len(binary_helpers.records(workdir)) < kill_after or (
+                asha and not set(_rung_records(workdir)) - set(binary_helpers.records(workdir))):
+            # (early stopping: kill while a running child has rung decisions)
             assert proc.poll() is None, proc.stdout.read()
             assert time.monotonic() < deadline, f"not {kill_after} trials in 600 s"
             seen += binary_helpers.descendants(proc.pid)
@@ -67,6 +76,7 @@ def test_sigkill_mid_search_then_resume_repeats_and_loses_nothing(tmp_path, expe
     assert len({p.pid for p in seen}) >= 5
     assert not left, [(p.pid, p.name()) for p in left]
     before = binary_helpers.records(workdir)
+    rungs_before = _rung_records(workdir)
     with open(os.path.join(workdir, "state.json")) as f:
         pending = json.load(f)["strategy"]["pending"]
     assert kill_after <= len(before) < budget
@@ -96,6 +106,34 @@ def test_sigkill_mid_search_then_resume_repeats_and_loses_nothing(tmp_path, expe
     with open(os.path.join(workdir, "state.json")) as f:
         assert json.load(f)["strategy"]["pending"] == []
     assert os.path.exists(os.path.join(workdir, "report", "best_genotype.json"))
+    if asha:
+        # Every child's fidelity is recorded; the rung decisions taken before the kill
+        # survive it: a child stopped at a rung kept its stop (recorded from its rung
+        # record), a running child restarted from scratch with its decisions replayed.
+        epochs = 3 if "--config_override=child.epochs=3" in experiment else 9
+        assert all(r["fidelity"]["max_epochs"] == epochs for r in evaluated)
+        assert any(r["fidelity"]["stopped_early"] for r in evaluated)
+        print(f"rung records at the kill: {sorted(rungs_before)}, recorded: {sorted(before)}")
+        for i, rungs in rungs_before.items():
+            if i in before:
+                continue  # recorded just before the kill
+            decided = after[i]["fidelity"]["decisions"]
+            assert decided[:len(rungs["decisions"])] == rungs["decisions"]
+            if rungs["decisions"][-1]["decision"] == "stop":
+                assert after[i]["metrics"]["recovered_from_rung_record"]
+        assert _rung_records(workdir) == {}
+
+
+def _rung_records(workdir: str) -> dict[int, dict]:
+    """``rungs/*.json`` of a search workdir (early stopping), by trial id."""
+    out = {}
+    directory = os.path.join(workdir, "rungs")
+    for name in sorted(os.listdir(directory)) if os.path.isdir(directory) else []:
+        if name.endswith(".json"):
+            with open(os.path.join(directory, name)) as f:
+                record = json.load(f)
+            out[record["trial"]] = record
+    return out
 
 
 def test_ctrl_c_stops_the_search_with_one_line_and_leaves_a_state_that_resumes(tmp_path):

@@ -7,6 +7,7 @@ first); the Ray executor's own tests are in test_ray_executor.py.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -16,6 +17,7 @@ import pytest
 
 from nasnet.genotype import Genotype
 from search_cifar import evaluator, objectives, scheduler, strategies
+from search_cifar.early_stopping import EarlyStopping
 from search_cifar.executors import InProcessExecutor, evaluate_point
 from search_cifar.space import CategoricalSpace, NasnetCellSpace
 from search_cifar.trial_store import TrialStore
@@ -267,6 +269,14 @@ class _DyingStore(TrialStore):
         self._tick()
         super().save_state(state)
 
+    def save_rungs(self, record):
+        self._tick()
+        super().save_rungs(record)
+
+    def remove_rungs(self, trial_id):
+        self._tick()
+        super().remove_rungs(trial_id)
+
 
 @pytest.mark.parametrize("name,space", [
     ("random", CategoricalSpace((2, 2, 3))),  # duplicates
@@ -304,6 +314,77 @@ def test_a_kill_at_any_write_then_resume_records_what_an_uninterrupted_run_does(
         assert sorted(records) == list(range(len(expected.trials)))
         evaluated_keys = [t.key for t in records.values() if t.status != "duplicate"]
         assert len(evaluated_keys) == len(set(evaluated_keys)) == budget
+
+
+class _EpochCounter:
+    """A learning-curve objective that records every epoch it trains: (key, epoch)."""
+
+    def __init__(self, objective):
+        self.objective, self.max_epochs, self.epochs = objective, objective.max_epochs, []
+
+    def evaluate(self, point, report=None):
+        def counted(epoch, metrics):
+            self.epochs.append((point.fingerprint(), epoch))
+            return report(epoch, metrics)
+
+        return self.objective.evaluate(point, counted)
+
+
+def test_early_stopping_a_kill_at_any_write_then_resume_records_what_an_uninterrupted_run_does(
+        tmp_path):
+    """Every write (state, record, rung record, rung record removal) is a kill point. After
+    each, the resumed search records exactly the trials, rewards and fidelities of an
+    uninterrupted one; a child stopped at a rung before the kill is never trained again; a
+    child that was running restarts from scratch (epoch 1) with its rung decisions replayed."""
+    base = objectives.NasnetCellObjective(num_blocks=1, ops=SMALL_OPS, seed=2,
+                                          threshold_samples=1000)
+    obj = objectives.LearningCurveObjective(base, epochs=9, seed=2)
+    es = EarlyStopping(rungs=(1, 3), max_epochs=9)
+
+    def make():
+        return strategies.make("evolution", obj.space, seed=3, population_size=3,
+                               tournament_size=2)
+
+    def outcome(trials):
+        return [(*essentials_of(t), t.fidelity) for t in trials]
+
+    budget = 8
+    counter = _DyingStore(str(tmp_path / "count"), die_at=-1)
+    expected = scheduler.run(make(), obj, budget, InProcessExecutor(), store=counter,
+                             early_stopping=es)
+    assert any(t.fidelity.stopped_early for t in expected.evaluated)
+    assert any(not t.fidelity.stopped_early for t in expected.evaluated)
+    stops_recovered = restarts = 0
+    for die_at in range(1, counter.writes + 1):
+        workdir = str(tmp_path / f"kill{die_at}")
+        with pytest.raises(_Killed):
+            scheduler.run(make(), obj, budget, InProcessExecutor(),
+                          store=_DyingStore(workdir, die_at), early_stopping=es)
+        store = TrialStore(workdir)
+        recorded = {t.key for t in store.load_trials().values() if t.status != "duplicate"}
+        rungs = {r.key: r for i, r in store.load_rungs().items()
+                 if i not in store.load_trials()}
+        counted = _EpochCounter(obj)
+        resumed = scheduler.run(make(), counted, budget, InProcessExecutor(), store=store,
+                                early_stopping=es)
+        assert outcome(resumed.trials) == outcome(expected.trials), f"killed at write {die_at}"
+        trained = [key for key, _ in counted.epochs]
+        assert not recorded & set(trained), f"killed at write {die_at}: a record re-trained"
+        for key, record in rungs.items():
+            if record.stopped:  # recorded from its rung record, never trained again
+                stops_recovered += 1
+                assert key not in trained, f"killed at write {die_at}"
+                (t,) = [t for t in resumed.trials if t.key == key]
+                assert t.metrics["recovered_from_rung_record"] and t.duration is None
+            else:  # from scratch, its decisions replayed
+                restarts += 1
+                assert [e for k, e in counted.epochs if k == key][0] == 1
+        assert store.load_rungs() == {}, f"killed at write {die_at}"
+    assert stops_recovered and restarts  # both kinds of kill happened
+
+
+def essentials_of(t):
+    return (t.id, t.choices, t.key, t.status, t.reward, t.evaluation, t.duplicate_of)
 
 
 def test_a_kill_with_several_trials_running_resumes_without_loss_or_repeat(tmp_path):
@@ -371,3 +452,38 @@ def test_resume_refuses_records_that_disagree_with_the_state(tmp_path):
     store.save_state(state)
     with pytest.raises(ValueError, match="was recorded with choices"):
         scheduler.run_in_process(make(), table_objective, budget=5, workdir=workdir)
+
+
+def test_resume_refuses_rung_records_that_disagree_with_the_state(tmp_path):
+    base = objectives.NasnetCellObjective(num_blocks=1, ops=SMALL_OPS, seed=2,
+                                          threshold_samples=1000)
+    obj = objectives.LearningCurveObjective(base, epochs=9, seed=2)
+    es = EarlyStopping(rungs=(1, 3), max_epochs=9)
+
+    def make():
+        return strategies.make("random", obj.space, seed=0)
+
+    # Killed while trial 0 ran past its first rung: state, then its rung record.
+    workdir = str(tmp_path / "w")
+    with pytest.raises(_Killed):
+        scheduler.run(make(), obj, 3, InProcessExecutor(), store=_DyingStore(workdir, 3),
+                      early_stopping=es)
+    store = TrialStore(workdir)
+    (record,) = store.load_rungs().values()
+    assert record.trial == 0 and store.load_trials() == {}
+    # A rung record of another architecture than the pending trial's.
+    store.save_rungs(dataclasses.replace(record, key="0123456789abcdef"))
+    with pytest.raises(ValueError, match="the rung record of trial 0 is of architecture "
+                                         "'0123456789abcdef'"):
+        scheduler.load_saved(make(), store)
+    # A rung record of a trial that is neither running nor recorded.
+    store.save_rungs(record)
+    store.save_rungs(dataclasses.replace(record, trial=5))
+    with pytest.raises(ValueError, match=r"rung records of trials \[5\] that are neither"):
+        scheduler.run(make(), obj, 3, InProcessExecutor(), store=store, early_stopping=es)
+    # A damaged one names its file.
+    store.remove_rungs(5)
+    with open(os.path.join(workdir, "rungs", "000000.json"), "w") as f:
+        f.write("{")
+    with pytest.raises(ValueError, match=r"bad rung record .*rungs/000000.json"):
+        scheduler.load_saved(make(), store)

@@ -54,6 +54,19 @@ def call(*args):
     (["--config_override=space.ops=[\"sep_conv_3x3\", \"warp_9x9\"]"], "warp_9x9"),
     (["--config_override=child.data.dataset=cifar10", "--data_dir=/nonexistent/tfds"],
      "cifar10"),
+    # Early stopping.
+    (["--experiment=synthetic_asha", "--config_override=early_stopping.rungs=[3, 1]"],
+     "early_stopping.rungs must be increasing, got [3, 1]"),
+    (["--experiment=synthetic_asha", "--config_override=early_stopping.reduction_factor=1"],
+     "early_stopping.reduction_factor must be an int >= 2, got 1"),
+    (["--experiment=quickstart_asha", "--config_override=early_stopping.rungs=[1, 3, 27]"],
+     "early_stopping.rungs [1, 3, 27]: rung(s) [27] are not below child.epochs=9"),
+    (["--experiment=synthetic", "--config_override=early_stopping.enabled=true"],
+     "early stopping needs children that train for more than one epoch; synthetic.epochs=1"),
+    (["--experiment=synthetic_asha", "--config_override=early_stopping.enabled=yes"],
+     "early_stopping.enabled must be true or false, got 'yes'"),
+    (["--experiment=synthetic_asha", "--config_override=early_stopping.rung=[1]"],
+     "unknown config key 'early_stopping.rung'"),
 ])
 def test_bad_flags_exit_2_with_one_line_and_write_nothing(tmp_path, capsys, args, message):
     workdir = tmp_path / "w"
@@ -151,6 +164,61 @@ def test_every_named_experiment_builds():
         assert config.name == name
         config.build_strategy()
         assert experiments.SearchConfig.from_dict(config.to_dict()) == config
+
+
+def test_the_early_stopping_section_builds_the_drivers_rungs():
+    es = experiments.get("quickstart_asha").build_early_stopping()
+    assert (es.rungs, es.max_epochs, es.reduction_factor) == ((1, 3), 9, 3)
+    assert experiments.get("synthetic_asha").build_early_stopping().ladder == (1, 3, 9)
+    assert experiments.get("quickstart").build_early_stopping() is None
+
+    def build(**early_stopping):
+        return experiments.apply_overrides(experiments.get("quickstart_asha"), {
+            f"early_stopping.{k}": v for k, v in early_stopping.items()}).build_early_stopping()
+
+    # Explicit rungs; the last may be the children's epochs (the top rung).
+    assert build(rungs=[2, 4, 9]).rungs == (2, 4) and build(rungs=[5]).rungs == (5,)
+    assert build(min_epochs=2, reduction_factor=2).rungs == (2, 4, 8)
+    # A stopped child's reward, when recovered from its rung record, is the child's own.
+    cubed = experiments.apply_overrides(experiments.get("quickstart_asha"),
+                                        {"child.reward_transform": "cube"})
+    history = [{"val_accuracy": 0.5}, {"val_accuracy": 0.4}]
+    assert cubed.build_early_stopping().reward(history) == pytest.approx(0.4 ** 3)
+    with pytest.raises(ValueError, match=r"early_stopping.rungs \[9\] has no rung below "
+                                         "child.epochs=9"):
+        build(rungs=[9])
+    with pytest.raises(ValueError, match="early_stopping.min_epochs=9 is not below "
+                                         "child.epochs=9: no rung"):
+        build(min_epochs=9)
+    with pytest.raises(ValueError, match="early_stopping.min_epochs must be an int >= 1"):
+        build(min_epochs=0)
+    with pytest.raises(ValueError, match="early_stopping must be an EarlyStoppingConfig"):
+        experiments.SearchConfig(early_stopping=3)
+    with pytest.raises(ValueError, match=r"early stopping needs children .*; child.epochs=1"):
+        experiments.apply_overrides(experiments.get("quickstart"),
+                                    {"early_stopping.enabled": True})
+
+
+def test_foreground_search_with_early_stopping_prints_fidelity_and_epochs_saved(tmp_path,
+                                                                               capsys):
+    workdir = tmp_path / "w"
+    base = [f"--workdir={workdir}", "--experiment=synthetic_asha", "--workers=0",
+            "--config_override=synthetic.seconds=0"]
+    assert call(*base, "--budget=12") == 0
+    out = capsys.readouterr().out
+    assert "early stopping: children of 9 epochs continue or stop at 1, 3 epoch(s)" in out
+    assert "/9 epochs, stopped]" in out and "[9/9 epochs]" in out
+    summary = json.loads((workdir / "report" / "summary.json").read_text())
+    assert (f"early stopping: {summary['num_stopped_early']} of 12 children stopped early; "
+            f"{summary['child_epochs']} child-epochs trained, {summary['child_epochs_saved']} "
+            f"of {summary['child_epochs_if_full']} saved") in out
+    assert summary["child_epochs_saved"] > 0
+    assert "| epochs |" in (workdir / "report" / "top_k.md").read_text()
+    # Resumes with a larger budget; turning early stopping off in the same workdir is refused.
+    assert call(*base, "--budget=14") == 0
+    assert "(resuming)" in capsys.readouterr().out
+    assert call(*base, "--budget=16", "--config_override=early_stopping.enabled=false") == 2
+    assert "other settings (early_stopping.enabled)" in capsys.readouterr().err
 
 
 def _files(directory) -> dict[str, tuple[int, int]]:

@@ -89,3 +89,67 @@ def test_trial_records_are_read_strictly(tmp_path):
     (tmp_path / "state.json").write_text(json.dumps({"format_version": 1, "strategy": [1]}))
     with pytest.raises(ValueError, match="not a search state of format 1"):
         TrialStore(str(tmp_path)).load_state()
+
+
+def test_fidelity_and_rung_records_round_trip_and_are_read_strictly(tmp_path):
+    from search_cifar.trial_store import Fidelity, RungDecision, RungRecord
+
+    decisions = (RungDecision(1, 0.4, "continue"), RungDecision(3, 0.5, "stop"))
+    fidelity = Fidelity(epochs=3, max_epochs=9, rung=1, stopped_early=True, decisions=decisions)
+    t = Trial(id=3, choices=(1, 2), key="c:1,2", status="ok", reward=0.5, evaluation=2,
+              fidelity=fidelity)
+    data = json.loads(json.dumps(t.to_dict()))
+    assert data["fidelity"]["decisions"][1] == {"epoch": 3, "value": 0.5, "decision": "stop"}
+    assert Trial.from_dict(data) == t and not fidelity.full
+    # Records written before early stopping existed have no fidelity: still read.
+    old = {k: v for k, v in data.items() if k != "fidelity"}
+    assert Trial.from_dict(old).fidelity is None
+    for bad, message in [
+            ({"epochs": True}, "field 'fidelity.epochs' must be an integer, got true"),
+            ({"colour": 1}, r"fidelity has unknown key\(s\) \['colour'\]"),
+            ({"stopped_early": "yes"}, "'fidelity.stopped_early' must be true or false"),
+            ({"rung": -1}, "fidelity rung must be an int >= 0, got -1"),
+            ({"decisions": [{"epoch": 1, "value": 0.4, "decision": "maybe"}]},
+             "a rung decision must be one of"),
+            ({"decisions": [{"epoch": 3, "value": 0.4, "decision": "continue"},
+                            {"epoch": 1, "value": 0.4, "decision": "continue"}]},
+             r"at increasing epochs, got epochs \[3, 1\]"),
+            ({"decisions": [{"epoch": 1, "value": 0.4, "decision": "stop"},
+                            {"epoch": 3, "value": 0.4, "decision": "stop"}]},
+             "only the last rung decision can be a stop"),
+            ({"decisions": [{"epoch": 1, "value": 0.4}]}, r"missing key\(s\) \['decision'\]")]:
+        with pytest.raises(ValueError, match=message):
+            Trial.from_dict({**data, "fidelity": {**data["fidelity"], **bad}})
+    with pytest.raises(ValueError, match="a rung decision's value must be a finite number"):
+        RungDecision(1, float("inf"), "stop")
+    with pytest.raises(ValueError, match="a trial's fidelity must be a Fidelity or None"):
+        Trial(id=0, choices=(), key="k", status="ok", reward=0.5, fidelity=3)
+
+    store = TrialStore(str(tmp_path))
+    record = RungRecord(trial=4, key="c:1", decisions=decisions[:1],
+                        history=({"epoch": 1, "val_accuracy": 0.4},))
+    store.save_rungs(record)
+    assert store.load_rungs() == {4: record} and not record.stopped
+    assert record.decision_at(1) == "continue" and record.decision_at(3) is None
+    path = tmp_path / "rungs" / "000004.json"
+    doc = json.loads(path.read_text())
+    for bad, message in [({"format_version": 2}, "not a rung record of format 1"),
+                         ({"trial": 5}, "it holds trial 5"),
+                         ({"key": ""}, "a rung record's key must be a non-empty string"),
+                         ({"history": [1]}, r"field 'history\[0\]' must be an object, got 1"),
+                         ({"extra": 1}, r"unknown key\(s\) \['extra'\]")]:
+        path.write_text(json.dumps({**doc, **bad}))
+        with pytest.raises(ValueError, match=f"bad rung record .*000004.json: (.* )?{message}"):
+            store.load_rungs()
+    store.remove_rungs(4)
+    store.remove_rungs(4)  # already gone: nothing to do
+    assert store.load_rungs() == {}
+    # Built in code rather than read from JSON, the same rules hold.
+    with pytest.raises(ValueError, match="fidelity stopped_early must be true or false"):
+        Fidelity(epochs=1, max_epochs=9, rung=0, stopped_early="yes")
+    with pytest.raises(ValueError, match="rung decisions must be a list, got 'x'"):
+        Fidelity(epochs=1, max_epochs=9, rung=0, stopped_early=True, decisions="x")
+    with pytest.raises(ValueError, match="history must be a list of objects, got \\[1\\]"):
+        RungRecord(trial=0, key="k", decisions=(), history=[1])
+    with pytest.raises(ValueError, match="a rung record's trial must be an int >= 0, got -1"):
+        RungRecord(trial=-1, key="k", decisions=())

@@ -1,0 +1,84 @@
+"""benchmarks/early_stopping.py: the arithmetic on finished searches, the tables, the synthetic
+part at a tiny size in the default suite; the digits part (real children) at its --tiny size
+behind the slow marker (the real measurement is the script's own command line, on a quiet
+machine)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from benchmarks import early_stopping as bench
+from search_cifar.trial_store import Fidelity, RungDecision, Trial
+
+
+def trial(i, reward, epochs=9, cpu=10.0, status="ok"):
+    fidelity = None if epochs is None else Fidelity(
+        epochs=epochs, max_epochs=9, rung={1: 0, 3: 1, 9: 2}[epochs], stopped_early=epochs < 9,
+        decisions=(RungDecision(1, 0.1, "stop" if epochs == 1 else "continue"),))
+    return Trial(id=i, choices=(i,), key=f"k{i}", status=status,
+                 reward=reward if status == "ok" else None, evaluation=i,
+                 metrics={"cpu_seconds": cpu, "epochs_completed": 9}, fidelity=fidelity)
+
+
+def test_anytime_curves_count_only_fully_trained_children_as_best():
+    trials = [trial(0, 0.5, epochs=None, cpu=20.0), trial(1, 0.9, epochs=1, cpu=5.0),
+              trial(2, 0.7, cpu=20.0), trial(3, None, cpu=3.0, status="failed"),
+              Trial(id=4, choices=(2,), key="k2", status="duplicate", reward=0.7,
+                    duplicate_of=2)]
+    curve = bench.anytime(trials, bench.cpu_seconds)
+    # The stopped child's 0.9 is a mid-schedule accuracy: not a best; duplicates cost nothing.
+    assert curve == [(20.0, 0.5), (25.0, 0.5), (45.0, 0.7), (48.0, 0.7)]
+    assert bench.cost_to_reach(curve, 0.7) == 45.0 and bench.cost_to_reach(curve, 0.8) is None
+    assert bench.best_within(curve, 30) == 0.5 and bench.best_within(curve, 10) is None
+    assert [bench.child_epochs(t, 9) for t in trials] == [9, 1, 9, 9, 0]
+
+
+def test_the_comparison_and_the_goal(tmp_path):
+    runs = {"full": {0: [trial(0, 0.5), trial(1, 0.8)], 1: [trial(0, 0.6)]},
+            "asha": {0: [trial(0, 0.5), trial(1, 0.2, epochs=1, cpu=3.0), trial(2, 0.85, cpu=1.0)],
+                     1: [trial(0, 0.4)]}}
+    out = bench.compare_digits(runs, 9)
+    first, second = out["rows"]
+    assert (first["target"], first["full_cost"], first["asha_cost_to_target"]) == (0.8, 20.0, 14.0)
+    assert first["full_epochs"] == 18 and first["asha_epochs"] == 19
+    assert second["asha_cost_to_target"] is None  # never reached: an infinite ratio
+    assert out["ratios"] == [0.7, math.inf] and out["seeds_reaching"] == 1
+    assert not out["goal_met"]
+    assert bench.summarize_pairs([{"asha_cost_to_target": 4.0, "full_cost": 10.0}])["goal_met"]
+    table = bench.digits_table(out)
+    assert "| 0 | 0.8000 | 20 | 2 / 3 | 14 | 0.70 |" in table and "goal met: no" in table
+    bench.plot({"digits": out}, str(tmp_path / "digits.png"))
+    assert (tmp_path / "digits.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_synthetic_part_at_a_tiny_size(tmp_path):
+    path = tmp_path / "out.json"
+    results = bench.main(["--part=synthetic", "--tiny", "--seeds=2", f"--json={path}",
+                          f"--plot={tmp_path / 'out.png'}"])
+    out = results["synthetic"]
+    assert out["levels"] == [9, 18] and len(out["pairs"]) == 2
+    for mode in bench.MODES:
+        for level in out["levels"]:
+            assert 0.0 <= out["table"][mode][level]["regret_mean"] <= 1.0
+    assert json.loads(path.read_text())["synthetic"]["levels"] == [9, 18]
+    assert (tmp_path / "out.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| 9 |" in bench.synthetic_table(out)
+
+
+@pytest.mark.parametrize("args", [["--eta=1"], ["--epochs=1"], ["--budget=0"],
+                                  ["--strategy=nope"]])
+def test_bad_arguments_are_refused(args):
+    with pytest.raises(SystemExit):
+        bench.main(["--part=synthetic", *args])
+
+
+@pytest.mark.slow
+def test_the_digits_part_at_its_tiny_size(tmp_path):
+    results = bench.main(["--part=digits", "--tiny", f"--workdir={tmp_path}"])
+    (row,) = results["digits"]["rows"]
+    assert row["full_children"] == 2 and row["asha_children"] == 3
+    assert row["full_cost"] > 0 and row["full_epochs"] == 6
+    assert (tmp_path / "digits" / "seed0-asha" / "trials").is_dir()
