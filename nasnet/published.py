@@ -125,7 +125,7 @@ MODELS: dict[str, PublishedModel] = {m.name: m for m in (
                            ".count_params()", "code"),
         mult_adds=_figure(23.8e9, _SLIM_README, "code"),
         imagenet_top1=_figure(0.827, _SLIM_README, "code"),
-        ours_parameters=88_949_818),
+        ours_parameters=88_949_818, ours_mult_adds=23_783_414_658),
     PublishedModel(
         name="pnasnet_5_mobile", architecture="pnasnet_5", kind=CELL, preset="pnasnet_mobile",
         image_size=224, size="N = 3, F = 54 (3 @ 1080)",
