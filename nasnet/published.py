@@ -163,16 +163,19 @@ MODELS: dict[str, PublishedModel] = {m.name: m for m in (
         image_size=224, size="ResNet-50 v1 (He et al. 2016)",
         parameters=_figure(25_636_712, "tf_keras.applications.ResNet50(weights=None)"
                            ".count_params()", "code"),
-        mult_adds=_figure(4.1e9, "Tan & Le 2019 (EfficientNet), Table 2; He et al. 2016, "
-                          "Table 1 gives 3.8 x 10^9 FLOPs (mult-adds)", "unverified"),
-        imagenet_top1=_figure(0.749, _KERAS_TABLE, "2nd")),
+        mult_adds=_figure(3.8e9, "He et al. 2016, Table 1 (3.8 x 10^9 FLOPs, i.e. "
+                          "mult-adds; later tables, e.g. EfficientNet's, cite 4.1B)",
+                          "unverified"),
+        imagenet_top1=_figure(0.749, _KERAS_TABLE, "2nd"),
+        ours_parameters=25_636_712, ours_mult_adds=3_857_973_248),
     PublishedModel(
         name="inception_resnet_v2", architecture="inception_resnet_v2", kind=HAND_DESIGNED,
         preset=None, image_size=299, size="Inception-ResNet-v2 (Szegedy et al. 2017)",
         parameters=_figure(55_873_736, "tf_keras.applications.InceptionResNetV2("
                            "weights=None).count_params()", "code"),
         mult_adds=_figure(13.2e9, _NASNET_PAPER, "unverified"),
-        imagenet_top1=_figure(0.804, _NASNET_PAPER, "unverified")),
+        imagenet_top1=_figure(0.804, _NASNET_PAPER, "unverified"),
+        ours_parameters=55_873_736, ours_mult_adds=13_155_794_016),
 )}
 
 

@@ -147,6 +147,35 @@ def test_a_resumed_comparison_must_keep_its_settings(tmp_path):
         cm._load_or_write_settings(str(tmp_path), other)
 
 
+def test_one_cell_is_sized_trained_and_measured_on_digits(tmp_path):
+    """run_classification at the --tiny size (the slow test below runs every model)."""
+    settings = cm.settings_from_args(_args("--models=pnasnet_5", "--tiny",
+                                           "--tasks=classification"))
+    result = cm.run_classification("pnasnet_5", settings, str(tmp_path / "run"),
+                                   target=3_000_000)
+    assert abs(result["mult_adds"] / 3_000_000 - 1) <= 0.25      # integer F, tiny network
+    assert result["size"].endswith("pnasnet skeleton") and result["image_size"] == 32
+    assert 0.0 <= result["top1"] <= 1.0 and result["parameters"] > 0
+    with open(tmp_path / "run" / "config.json", encoding="utf-8") as f:
+        config = json.load(f)
+    assert config["genotype"] == "pnasnet_5"
+    assert config["model"]["backbone"]["skip_reduction_layer_input"] is True
+
+
+def test_detection_backbones_are_configured_and_counted(tmp_path):
+    settings = cm.settings_from_args(_args("--models=amoebanet_a,resnet50", "--tiny"))
+    params = cm._detection_params(settings, "amoebanet_a", str(tmp_path), filters=6)
+    nasnet = params.task.model.backbone.nasnet
+    assert (nasnet.genotype, nasnet.skeleton, nasnet.num_conv_filters) == (
+        "amoebanet_a", "amoebanet", 6)
+    assert params.trainer.train_steps == cm.TINY["detection_steps"]
+    assert params.task.annotation_file == str(tmp_path / "instances_val.json")
+    parameters, mult_adds = cm._backbone_counts(params)
+    assert parameters > 0 and mult_adds > 0
+    resnet = cm._detection_params(settings, "resnet50", str(tmp_path), None)
+    assert resnet.task.model.backbone.type == "resnet"
+
+
 @pytest.mark.slow
 def test_the_tiny_comparison_runs_every_code_path(tmp_path):
     settings = cm.settings_from_args(_args("--models=nasnet_a,pnasnet_5,resnet50", "--tiny"))

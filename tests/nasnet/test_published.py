@@ -38,7 +38,8 @@ def _check_against_published(info: published.PublishedModel, total: int, trainab
     assert abs(mult_adds - info.mult_adds.value) <= 0.005 * info.mult_adds.value
 
 
-@pytest.mark.parametrize("name", ["pnasnet_5_mobile", "amoebanet_a_mobile"])
+@pytest.mark.parametrize("name", ["pnasnet_5_mobile", pytest.param(
+    "amoebanet_a_mobile", marks=pytest.mark.slow)])   # NASNet's path, already tested by default
 def test_mobile_models_match_their_published_sizes(name):
     info = published.get(name)
     _check_against_published(info, *_counts(info))

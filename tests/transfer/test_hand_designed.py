@@ -35,6 +35,20 @@ def test_the_classifier_is_the_application_with_its_own_top(name):
     assert ours.output["logits"].dtype == tf.float32
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["resnet50", "inception_resnet_v2"])
+def test_full_size_counts_match_the_published_figures(name):
+    from nasnet import flops, published
+    info = published.get(name)
+    model = networks.inference_model(hand_designed.build_classifier(
+        name, _model_config(info.image_size, num_classes=1000)))
+    assert model.count_params() == info.parameters.value == info.ours_parameters
+    size = info.image_size
+    mult_adds = flops.count_mult_adds(model, (size, size, 3))
+    assert mult_adds == info.ours_mult_adds
+    assert abs(mult_adds - info.mult_adds.value) <= 0.02 * info.mult_adds.value
+
+
 def test_weight_decay_is_a_loss_on_every_kernel():
     config = _model_config(dense_dropout_keep_prob=0.5, backbone=networks.BackboneConfig(
         layer=networks.LayerConfig(weight_decay=1e-4)))
