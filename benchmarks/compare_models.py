@@ -45,7 +45,8 @@ A model's result is saved as soon as it is done (``results/``); running the
 same command again continues where a killed run stopped (other settings:
 use a new ``--output_dir``).
 
-    # the comparison (estimated 35-45 minutes on 2 idle cores; per-model times are printed)
+    # the comparison: not yet timed; estimated from the README's step times at 35-45
+    # minutes on 2 idle cores (each model's time is printed as it finishes)
     .venv/bin/python benchmarks/compare_models.py --output_dir=out/compare_models \\
         --search_workdir=out/quickstart
     # a check of every code path at tiny sizes (its numbers mean nothing)
@@ -96,8 +97,8 @@ class Settings:
     image_size: int = 32
     num_cells_per_stack: int = 2
     target_mult_adds: int | None = None
-    classification_steps: int = 200
-    detection_steps: int = 200
+    classification_steps: int = 160
+    detection_steps: int = 150
     batch_size: int = 32
     shapes_images: int = 500
     shapes_image_size: int = 128
@@ -289,7 +290,8 @@ def _shapes_overrides(settings: Settings) -> dict[str, Any]:
     steps = settings.detection_steps
     overrides: dict[str, Any] = {"trainer": {
         "train_steps": steps, "validation_interval": steps,
-        "steps_per_loop": min(50, max(1, steps // 4)), "summary_interval": min(50, max(1, steps // 4)),
+        "steps_per_loop": min(50, max(1, steps // 6)),
+        "summary_interval": min(50, max(1, steps // 6)),
         "checkpoint_interval": steps,
         "optimizer_config": {"learning_rate": {"cosine": {"decay_steps": steps}}}}}
     if settings.tiny:
@@ -552,7 +554,7 @@ def run(settings: Settings, output_dir: str) -> list[dict[str, Any]]:
     return results
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--models", default="", help=f"comma-separated, of {list(MODELS)} "
@@ -564,11 +566,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num_cells_per_stack", type=int, default=2)
     parser.add_argument("--target_mult_adds", type=int, default=None,
                         help="classification: the cells' mult-adds (default: ResNet-50's)")
-    parser.add_argument("--classification_steps", type=int, default=200)
-    parser.add_argument("--detection_steps", type=int, default=200)
+    parser.add_argument("--classification_steps", type=int, default=160)
+    parser.add_argument("--detection_steps", type=int, default=150,
+                        help="the shapes demo trains 1,000 (AP 0.79); fewer ranks roughly")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tiny", action="store_true",
                         help="every code path at tiny sizes (its numbers mean nothing)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     try:
         settings = settings_from_args(args)

@@ -13,20 +13,7 @@ from benchmarks import compare_models as cm
 
 
 def _args(*extra: str):
-    import argparse
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--output_dir", default="unused")
-    parser.add_argument("--models", default="")
-    parser.add_argument("--tasks", default="classification,detection")
-    parser.add_argument("--search_workdir", default=None)
-    parser.add_argument("--image_size", type=int, default=32)
-    parser.add_argument("--num_cells_per_stack", type=int, default=2)
-    parser.add_argument("--target_mult_adds", type=int, default=None)
-    parser.add_argument("--classification_steps", type=int, default=200)
-    parser.add_argument("--detection_steps", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--tiny", action="store_true")
-    return parser.parse_args(list(extra))
+    return cm.build_parser().parse_args(["--output_dir=unused", *extra])
 
 
 def test_models_default_to_all_and_searched_needs_a_workdir(tmp_path):
