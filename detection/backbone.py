@@ -75,6 +75,9 @@ class NasnetBackboneConfig(hyperparams.Config):
       skip_reduction_layer_input: slim's Large setting.
       drop_path_keep_prob: ScheduledDropPath keep probability (1.0 = off).
       total_training_steps: the drop-path schedule's horizon.
+      skeleton: how the cells are stacked (``nasnet.skeletons``): ``nasnet``,
+        ``pnasnet`` (PNASNet-5's own: strided cells, no reduction cells) or
+        ``amoebanet``.
       min_level: lowest level returned (FPN's ``min_level``); the highest is
         the backbone's top level.
     """
@@ -89,6 +92,7 @@ class NasnetBackboneConfig(hyperparams.Config):
     drop_path_keep_prob: float = 1.0
     total_training_steps: int = 250_000
     min_level: int = 2
+    skeleton: str = "nasnet"
 
 
 @dataclasses.dataclass
@@ -134,7 +138,8 @@ def kernel_config(config: NasnetBackboneConfig, norm_momentum: float = 0.9997,
         total_training_steps=config.total_training_steps,
         layer=LayerConfig(bn_momentum=norm_momentum, bn_epsilon=norm_epsilon,
                           weight_decay=weight_decay, sync_batch_norm=bool(use_sync_bn)),
-        num_conv_filters=config.num_conv_filters or None)
+        num_conv_filters=config.num_conv_filters or None,
+        skeleton=config.skeleton)
 
 
 class NasnetFpnBackbone(tf_keras.Model):

@@ -23,7 +23,17 @@ registers these experiments with ``official.core.exp_factory``:
 ``fasterrcnn_nasnet_fpn_shapes``    the synthetic shapes set (``detection.shapes``): a
                                     small NASNet-A (1 @ 384, F = 16) + thin FPN at 128 px, 3 classes,
                                     trainable on 2 CPU cores in under 30 minutes
+``fasterrcnn_resnet50_fpn_shapes``  the same detector, data and schedule with the Model
+                                    Garden's ResNet-50 backbone (``backbone.type: resnet``,
+                                    levels 3..5): the hand-designed baseline, trained and
+                                    evaluated by the same commands
 =================================  =========================================================
+
+Any backbone registered with official.vision's backbone factory can replace
+the NASNet one (``--params_override=task.model.backbone.type=...``); one that
+is not registered, or whose config the experiment lacks, is refused by
+``check`` (and ``load_experiment``) with the list of registered backbones,
+before anything is written.
 
 Sources: Zoph et al. 2018 (Sec. 4.3) put NASNet-A Large into Faster R-CNN and
 reached 43.1 COCO mAP; the TF1 detection zoo's ``faster_rcnn_nas`` used
@@ -70,6 +80,9 @@ from official.modeling import optimization
 from official.vision.configs import common, decoders
 from official.vision.configs import maskrcnn as maskrcnn_cfg
 
+from official.vision.configs import backbones as mg_backbones
+from official.vision.modeling.backbones import factory as backbone_factory
+
 from detection import backbone as nasnet_backbone
 
 COCO_TRAIN_EXAMPLES = 118_287
@@ -101,9 +114,11 @@ class NasnetFasterRCNNTask(maskrcnn_cfg.MaskRCNNTask):
     model: NasnetMaskRCNN = dataclasses.field(default_factory=NasnetMaskRCNN)
 
 
-_RESTRICTIONS = [
+_DATA_RESTRICTIONS = [
     "task.train_data.is_training != None",
     "task.validation_data.is_training != None",
+]
+_RESTRICTIONS = _DATA_RESTRICTIONS + [
     "task.model.min_level == task.model.backbone.nasnet.min_level",
 ]
 
@@ -262,21 +277,13 @@ def fasterrcnn_nasnet_mobile_fpn_coco() -> cfg.ExperimentConfig:
 SHAPES_NUM_CLASSES = 4
 
 
-@exp_factory.register_config_factory("fasterrcnn_nasnet_fpn_shapes")
-def fasterrcnn_nasnet_fpn_shapes() -> cfg.ExperimentConfig:
-    """The synthetic shapes set on a CPU: a small detector, 128 px, batch 8.
-
-    Our choice, sized for the README's offline demo (2 CPU cores, < 30 min):
-    NASNet-A 1 @ 384 (F = 16) with a half-width mobile ImageNet stem (levels 3..5), FPN of 64
-    filters, anchors of 16 / 32 / 64 px (objects are 14..56 px), 64 RPN anchors
-    and 64 RoIs per image, one 256-unit fully connected box head, Adam with a
-    cosine decay. Weight decay is off (from-scratch training for ~1,000 steps).
-    """
+def _shapes_experiment(backbone: nasnet_backbone.Backbone,
+                       restrictions: list[str]) -> cfg.ExperimentConfig:
+    """The shapes detector, data and schedule around ``backbone`` (levels 3..5)."""
     train_steps = 1_000
     train_batch, eval_batch = 8, 8
-    backbone_cfg = nasnet_backbone.NasnetBackboneConfig(
-        genotype="nasnet_a", size="1@384", stem="imagenet",
-        stem_multiplier=0.5, min_level=3, total_training_steps=train_steps)
+    if backbone.type == nasnet_backbone.BACKBONE_TYPE:
+        backbone.nasnet.total_training_steps = train_steps
     task = NasnetFasterRCNNTask(
         annotation_file=os.path.join(DEFAULT_SHAPES_DIR, SHAPES_VAL_ANNOTATIONS),
         model=NasnetMaskRCNN(
@@ -284,7 +291,7 @@ def fasterrcnn_nasnet_fpn_shapes() -> cfg.ExperimentConfig:
             max_level=5,
             anchor=maskrcnn_cfg.Anchor(num_scales=1, aspect_ratios=[0.5, 1.0, 2.0],
                                        anchor_size=2.0),
-            backbone=nasnet_backbone.Backbone(type="nasnet", nasnet=backbone_cfg),
+            backbone=backbone,
             decoder=decoders.Decoder(type="fpn", fpn=decoders.FPN(num_filters=64)),
             rpn_head=maskrcnn_cfg.RPNHead(num_convs=1, num_filters=64),
             detection_head=maskrcnn_cfg.DetectionHead(num_convs=0, num_filters=64, num_fcs=1,
@@ -323,12 +330,37 @@ def fasterrcnn_nasnet_fpn_shapes() -> cfg.ExperimentConfig:
                 "warmup": {"type": "linear", "linear": {"warmup_steps": 50,
                                                         "warmup_learning_rate": 1e-4}},
             })),
-        restrictions=list(_RESTRICTIONS))
+        restrictions=list(restrictions))
+
+
+@exp_factory.register_config_factory("fasterrcnn_nasnet_fpn_shapes")
+def fasterrcnn_nasnet_fpn_shapes() -> cfg.ExperimentConfig:
+    """The synthetic shapes set on a CPU: a small detector, 128 px, batch 8.
+
+    Our choice, sized for the README's offline demo (2 CPU cores, < 30 min):
+    NASNet-A 1 @ 384 (F = 16) with a half-width mobile ImageNet stem (levels 3..5), FPN of 64
+    filters, anchors of 16 / 32 / 64 px (objects are 14..56 px), 64 RPN anchors
+    and 64 RoIs per image, one 256-unit fully connected box head, Adam with a
+    cosine decay. Weight decay is off (from-scratch training for ~1,000 steps).
+    """
+    backbone_cfg = nasnet_backbone.NasnetBackboneConfig(
+        genotype="nasnet_a", size="1@384", stem="imagenet", stem_multiplier=0.5, min_level=3)
+    return _shapes_experiment(nasnet_backbone.Backbone(type="nasnet", nasnet=backbone_cfg),
+                              _RESTRICTIONS)
+
+
+@exp_factory.register_config_factory("fasterrcnn_resnet50_fpn_shapes")
+def fasterrcnn_resnet50_fpn_shapes() -> cfg.ExperimentConfig:
+    """``fasterrcnn_nasnet_fpn_shapes`` with the Model Garden's ResNet-50 (v1, its own
+    builder: ``official.vision.modeling.backbones.resnet``) in place of NASNet-A."""
+    return _shapes_experiment(
+        nasnet_backbone.Backbone(type="resnet", resnet=mg_backbones.ResNet(model_id=50)),
+        _DATA_RESTRICTIONS)
 
 
 EXPERIMENTS = ("fasterrcnn_nasnet_fpn_coco", "fasterrcnn_nasnet_fpn_coco_gpu",
                "fasterrcnn_nasnet_fpn_coco_tpu", "fasterrcnn_nasnet_mobile_fpn_coco",
-               "fasterrcnn_nasnet_fpn_shapes")
+               "fasterrcnn_nasnet_fpn_shapes", "fasterrcnn_resnet50_fpn_shapes")
 
 #: The hardware each registered experiment is sized for.
 HARDWARE: dict[str, Hardware] = {
@@ -339,6 +371,7 @@ HARDWARE: dict[str, Hardware] = {
                                                description="a TPU v3-32 slice"),
     "fasterrcnn_nasnet_mobile_fpn_coco": Hardware("gpu", 8, description="one host of 8 GPUs"),
     "fasterrcnn_nasnet_fpn_shapes": Hardware("cpu", 1, description="a CPU"),
+    "fasterrcnn_resnet50_fpn_shapes": Hardware("cpu", 1, description="a CPU"),
 }
 
 
@@ -454,8 +487,30 @@ def load_experiment(experiment: str | None = None, *, model_dir: str | None = No
     return params
 
 
+def registered_backbones() -> list[str]:
+    """The backbone types official.vision's factory can build (``nasnet`` included)."""
+    return sorted(backbone_factory._REGISTERED_BACKBONE_CLS)  # pylint: disable=protected-access
+
+
+def check_backbone(params: cfg.ExperimentConfig) -> None:
+    """ValueError unless the experiment's backbone type is registered with the factory
+    and the experiment's backbone config has a section for it."""
+    backbone = params.task.model.backbone
+    known = registered_backbones()
+    if backbone.type not in known:
+        raise ValueError(f"task.model.backbone.type {backbone.type!r} is not a registered "
+                         f"backbone; registered: {known}")
+    if getattr(backbone, backbone.type, None) is None:
+        raise ValueError(f"task.model.backbone.type {backbone.type!r} is registered but this "
+                         f"experiment's backbone config has no {backbone.type!r} section; "
+                         f"backbones it can configure: "
+                         f"{sorted(k for k in known if getattr(backbone, k, None) is not None)}")
+
+
 def check(params: cfg.ExperimentConfig) -> cfg.ExperimentConfig:
-    """``params.validate()`` (the restrictions) with a ValueError when one fails."""
+    """``params.validate()`` (the restrictions) with a ValueError when one fails, and a
+    registered backbone (``check_backbone``)."""
+    check_backbone(params)
     try:
         params.validate()
     except KeyError as e:
@@ -468,6 +523,8 @@ def check(params: cfg.ExperimentConfig) -> cfg.ExperimentConfig:
 def describe_backbone(params: cfg.ExperimentConfig) -> str:
     """``nasnet nasnet_a 1@384 (imagenet stem)`` or the backbone type."""
     backbone = params.task.model.backbone
+    if backbone.type == "resnet":
+        return f"resnet {backbone.resnet.model_id} (official.vision)"
     if backbone.type != "nasnet":
         return str(backbone.type)
     nas = backbone.nasnet

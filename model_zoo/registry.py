@@ -13,10 +13,12 @@ are ``nasnet.artifacts``'s. An entry is made from an export directory
 validates the export info, copies the export into a temporary directory
 beside the entry (``nasnet.io_utils.atomic_directory``), checksums every
 file, writes the manifest and renames the directory into place, so a reader
-sees a whole entry or none. The manifest names the task, the genotype
-fingerprint (None for a hand-designed network, whose export has no
-``genotype.json``), the input size, parameters, mult-adds, metrics, the files
-with their sha256 and sizes, the creation time and the source run.
+sees a whole entry or none. The manifest names the task, the design
+(``"cell"``: a network of NASNet cells with its genotype; ``"hand-designed"``:
+a network such as ResNet-50 trained by the same harness, with no genotype),
+the genotype fingerprint (None for a hand-designed network, whose export has
+no ``genotype.json``), the input size, parameters, mult-adds, metrics, the
+files with their sha256 and sizes, the creation time and the source run.
 
 ``Zoo.verify`` re-hashes every file (a modified file is a checksum mismatch,
 a missing one is reported by name, an unlisted one too), then loads the
@@ -38,7 +40,8 @@ an entry's ``manifest.json`` is written last, so an entry is listed only once
 it is whole (an object store has no atomic directory rename).
 
 The published architectures (``nasnet.known_genotypes``) are listed beside
-the entries as architectures without weights: ``show``, ``genotype`` and
+the entries as architectures without weights: ``show`` (with the published
+models of each and their figures, ``nasnet.published``), ``genotype`` and
 ``zoo:NAME`` genotype sources (``nasnet.genotype_source``, which reads an
 entry's genotype without this module) work for them; ``load`` explains that
 there are no weights.
@@ -62,7 +65,8 @@ import os
 import re
 from typing import Any, Iterable, Mapping
 
-from nasnet import artifacts, genotype_source, io_utils, json_types, known_genotypes, paths
+from nasnet import (artifacts, genotype_source, io_utils, json_types, known_genotypes, paths,
+                    published)
 from nasnet import filesystem as fs
 from nasnet.artifacts import (EXPORT_INFO_FILE, GENOTYPE_FILE, MANIFEST_FILE, METRICS_FILE,
                               SAVED_MODEL_DIR)
@@ -71,32 +75,44 @@ from nasnet.genotype import Genotype
 
 FORMAT_VERSION = 1
 
-#: Published architectures: source, and published figures where the reference
-#: code states them: parameters counted from ``keras.applications`` NASNetMobile /
-#: NASNetLarge (weights=None, 1000 classes); mult-adds and top-1 from the model
-#: table of tensorflow/models research/slim/README.md.
-PUBLISHED: dict[str, dict[str, Any]] = {
-    "nasnet_a": {
-        "source": "Zoph et al. 2018, Learning Transferable Architectures for Scalable Image "
-                  "Recognition; cells from tensorflow/models research/slim/nets/nasnet/"
-                  "nasnet_utils.py",
-        "published_models": {
-            "nasnet_a_mobile (4@1056, 224 px)": {
-                "parameters": 5_326_716, "mult_adds": 564_000_000,
-                "imagenet_top1": 0.740},
-            "nasnet_a_large (6@4032, 331 px)": {
-                "parameters": 88_949_818, "mult_adds": 23_800_000_000,
-                "imagenet_top1": 0.827}}},
-    "pnasnet_5": {
-        "source": "Liu et al. 2018, Progressive Neural Architecture Search; cell from "
-                  "tensorflow/models research/slim/nets/nasnet/pnasnet.py",
-        "published_models": {"pnasnet_5_large": {"imagenet_top1": 0.829},
-                             "pnasnet_5_mobile": {"imagenet_top1": 0.742}}},
-    "amoebanet_a": {
-        "source": "Real et al. 2019, Regularized Evolution for Image Classifier Architecture "
-                  "Search; cells from tensorflow/tpu models/official/amoeba_net/model_specs.py",
-        "published_models": {}},
+#: Where each published cell comes from.
+_CELL_SOURCES = {
+    "nasnet_a": "Zoph et al. 2018, Learning Transferable Architectures for Scalable Image "
+                "Recognition; cells from tensorflow/models research/slim/nets/nasnet/"
+                "nasnet_utils.py",
+    "pnasnet_5": "Liu et al. 2018, Progressive Neural Architecture Search; cell from "
+                 "tensorflow/models research/slim/nets/nasnet/pnasnet.py",
+    "amoebanet_a": "Real et al. 2019, Regularized Evolution for Image Classifier Architecture "
+                   "Search; cells from tensorflow/tpu models/official/amoeba_net/model_specs.py",
 }
+
+#: The manifest's ``design``: a network of NASNet cells, or a hand-designed one.
+CELL = "cell"
+HAND_DESIGNED = "hand-designed"
+DESIGNS = (CELL, HAND_DESIGNED)
+
+
+def _figure(figure: published.Figure) -> dict[str, Any]:
+    return {"value": figure.value, "source": figure.source, "confidence": figure.confidence}
+
+
+def _published_record(architecture: str) -> dict[str, Any]:
+    """Source, skeleton and published models (``nasnet.published``) of a published cell."""
+    return {
+        "source": _CELL_SOURCES[architecture],
+        "skeleton": known_genotypes.SKELETON_OF[architecture],
+        "published_models": {
+            m.name: {"preset": m.preset, "image_size": m.image_size, "size": m.size,
+                     "parameters": _figure(m.parameters), "mult_adds": _figure(m.mult_adds),
+                     "imagenet_top1": _figure(m.imagenet_top1),
+                     "ours": {"parameters": m.ours_parameters, "mult_adds": m.ours_mult_adds}}
+            for m in published.of_architecture(architecture)}}
+
+
+#: Published architectures: source, skeleton and published models with their figures,
+#: each labelled with where it comes from and how sure it is (``nasnet.published``).
+PUBLISHED: dict[str, dict[str, Any]] = {name: _published_record(name)
+                                        for name in known_genotypes.KNOWN}
 
 
 class ZooError(ValueError):
@@ -188,9 +204,21 @@ class Manifest:
     source_run: str | None = None
     signatures: tuple[str, ...] = ()
     size: str | None = None
+    #: ``"cell"`` or ``"hand-designed"``; None (a manifest written before the field
+    #: existed) is filled in from the fingerprint.
+    design: str | None = None
 
     def __post_init__(self):
         check_name(self.name)
+        expected = HAND_DESIGNED if self.genotype_fingerprint is None else CELL
+        if self.design is None:
+            object.__setattr__(self, "design", expected)
+        elif self.design not in DESIGNS:
+            raise ZooError(f"manifest design must be one of {list(DESIGNS)}, got {self.design!r}")
+        elif self.design != expected:
+            raise ZooError(f"manifest design {self.design!r} contradicts its genotype "
+                           f"fingerprint {self.genotype_fingerprint!r} (a {CELL!r} network has "
+                           f"one, a {HAND_DESIGNED!r} one has none)")
         for field in ("task", "architecture", "genotype_fingerprint", "created_at"):
             value = getattr(self, field)
             if value is None and field == "genotype_fingerprint":
@@ -348,6 +376,7 @@ class Zoo:
             try:
                 m = self.manifest(name)
                 rows.append({"name": name, "kind": "model", "task": m.task,
+                             "design": m.design,
                              "architecture": m.architecture, "size": m.size,
                              "genotype_fingerprint": m.genotype_fingerprint,
                              "input_size": list(m.input_size), "parameters": m.parameters,
@@ -356,6 +385,7 @@ class Zoo:
                 rows.append({"name": name, "kind": "model", "error": str(e), "weights": True})
         for name, genotype in sorted(known_genotypes.KNOWN.items()):
             rows.append({"name": name, "kind": "architecture", "task": "architecture",
+                         "design": CELL,
                          "architecture": name, "genotype_fingerprint": genotype.fingerprint(),
                          "weights": False})
         return rows
@@ -364,7 +394,7 @@ class Zoo:
         """The manifest of an entry, or the record of a published architecture."""
         if name in known_genotypes.KNOWN and not fs.isdir(self.entry_dir(name)):
             genotype = known_genotypes.get(name)
-            return {"name": name, "kind": "architecture", "weights": False,
+            return {"name": name, "kind": "architecture", "weights": False, "design": CELL,
                     "genotype_fingerprint": genotype.fingerprint(),
                     "genotype": genotype.to_dict(), **PUBLISHED.get(name, {})}
         return {"kind": "model", "weights": True, **self.manifest(name).to_dict()}
@@ -481,7 +511,8 @@ class Zoo:
                 num_classes=info.num_classes, parameters=info.parameters,
                 mult_adds=info.mult_adds, metrics=_finite(metrics),
                 source_run=source_run or info.source_run,
-                signatures=tuple(sorted(info.signatures)), size=info.size)
+                signatures=tuple(sorted(info.signatures)), size=info.size,
+                design=HAND_DESIGNED if info.genotype_fingerprint is None else CELL)
             io_utils.atomic_write_json(fs.join(tmp, MANIFEST_FILE), manifest.to_dict())
         if move and fs.exists(export_dir):
             fs.remove(export_dir)

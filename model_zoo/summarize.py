@@ -28,7 +28,9 @@ flags.DEFINE_string("output_dir", "out/summary", "Where summary.md, summary.json
 flags.DEFINE_list("genotypes", ["nasnet_a"], "Published genotypes to build "
                   "(nasnet_a, pnasnet_5, amoebanet_a).")
 flags.DEFINE_string("genotype_file", None, "A genotype JSON file to build as well.")
-flags.DEFINE_list("presets", ["mobile", "cifar"], "Network presets: cifar, mobile, large.")
+flags.DEFINE_list("presets", ["mobile", "cifar"], "Network presets (nasnet.networks.PRESETS): "
+                  "cifar, mobile, large (NASNet-A's), pnasnet_mobile, pnasnet_large, "
+                  "amoebanet_a_mobile, amoebanet_a_large (each published cell's own network).")
 flags.DEFINE_string("size", None, "Override N@P of every preset, e.g. 4@1056.")
 flags.DEFINE_bool("mult_adds", True, "Count mult-adds (traces each network once).")
 

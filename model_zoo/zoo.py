@@ -73,7 +73,7 @@ def cmd_list(zoo, argv) -> int:
         return 0
     print(f"zoo {zoo.root}")
     print(f"{'name':28} {'kind':14} {'task':14} {'size':8} {'params':>8} {'mult-adds':>9} "
-          f"{'top1':>6}  fingerprint")
+          f"{'top1':>6}  fingerprint (or design)")
     for r in rows:
         if "error" in r:
             print(f"{r['name']:28} {'model':14} BROKEN: {r['error']}")
@@ -82,7 +82,8 @@ def cmd_list(zoo, argv) -> int:
         print(f"{r['name']:28} {r['kind'] + ('' if r['weights'] else '*'):14} {r['task']:14} "
               f"{r.get('size') or '-':8} {_fmt_int(r.get('parameters')):>8} "
               f"{_fmt_int(r.get('mult_adds')):>9} "
-              f"{'-' if top1 is None else f'{top1:.3f}':>6}  {r['genotype_fingerprint'] or '-'}")
+              f"{'-' if top1 is None else f'{top1:.3f}':>6}  "
+              f"{r['genotype_fingerprint'] or r.get('design') or '-'}")
     print("* published architecture: a genotype without weights (train it, then add it)")
     return 0
 
@@ -117,7 +118,7 @@ def cmd_add(zoo, argv) -> int:
         raise cli.UsageError("add needs --export_dir=DIR (an export directory)")
     manifest = zoo.add(cli.user_path(FLAGS.export_dir), name, overwrite=FLAGS.overwrite)
     print(f"added {name}: {len(manifest.files)} files, {manifest.task}, "
-          f"{manifest.architecture} ({manifest.genotype_fingerprint or 'no genotype'}) in "
+          f"{manifest.architecture} ({manifest.genotype_fingerprint or manifest.design}) in "
           f"{zoo.entry_dir(name)}")
     return 0
 
@@ -150,8 +151,9 @@ def cmd_export(zoo, argv) -> int:
     finally:
         if filesystem.exists(staging):
             filesystem.remove(staging)
-    print(f"exported {name}: {manifest.architecture} {manifest.size} "
-          f"({manifest.genotype_fingerprint}), {_fmt_int(manifest.parameters)} parameters, "
+    print(f"exported {name}: {manifest.architecture} {manifest.size or ''} "
+          f"({manifest.genotype_fingerprint or manifest.design}), "
+          f"{_fmt_int(manifest.parameters)} parameters, "
           f"top-1 {manifest.metrics.get('top1')}, in {zoo.entry_dir(name)}")
     return 0
 

@@ -9,6 +9,10 @@
 * AMOEBANET_A: Real et al. 2019, Fig. 4; lists from tensorflow/tpu
   models/official/amoeba_net/model_specs.py (``amoeba_net_a``).
 
+Each cell is published inside its own network skeleton (``SKELETON_OF``,
+``nasnet.skeletons``): NASNet-A's and AmoebaNet-A's insert reduction cells,
+PNASNet-5's strides its one cell at the reduction positions.
+
 Example:
     >>> from nasnet import known_genotypes
     >>> known_genotypes.get("nasnet_a").normal.concat
@@ -60,6 +64,10 @@ AMOEBANET_A = Genotype(
 )
 
 KNOWN: dict[str, Genotype] = {g.name: g for g in (NASNET_A, PNASNET_5, AMOEBANET_A)}
+
+#: The network skeleton each published cell was published in (``nasnet.skeletons``).
+SKELETON_OF: dict[str, str] = {"nasnet_a": "nasnet", "pnasnet_5": "pnasnet",
+                               "amoebanet_a": "amoebanet"}
 
 
 def get(name: str) -> Genotype:

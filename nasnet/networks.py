@@ -1,20 +1,30 @@
 """Networks from any Genotype, all built from the one ``NasCell`` layer.
 
-* ``NasnetBackbone``: stem + 3 stacks of N normal cells separated by 2
-  reduction cells; a Keras model returning ``{level: tensor}`` (level =
-  log2(stride), keys are strings as in official.vision) and exposing
-  ``output_specs``. CIFAR stem: 3x3 conv-BN; ImageNet stem: 3x3 stride-2 VALID
-  conv-BN then two reduction cells at filter scaling 1/4 and 1/2.
+* ``NasnetBackbone``: stem + 3 stacks of N cells with 2 reductions between
+  them, stacked as the config's skeleton says (``nasnet.skeletons``: NASNet's
+  and AmoebaNet's insert a reduction cell, PNASNet's strides the stack's first
+  cell); a Keras model returning ``{level: tensor}`` (level = log2(stride),
+  keys are strings as in official.vision) and exposing ``output_specs``.
+  CIFAR stem: 3x3 conv-BN; ImageNet stem: 3x3 stride-2 VALID conv-BN then two
+  reduction cells at filter scaling 1/4 and 1/2.
 * ``build_classifier``: the backbone, then ReLU, global average pooling,
   dropout and a dense layer (logits); optionally the auxiliary head on the
   last cell before the second reduction.
+* ``PRESETS``: NASNet-A's CIFAR, Mobile and Large networks and the published
+  PNASNet-5 and AmoebaNet-A networks (``nasnet.published`` holds their
+  published sizes and where each figure comes from).
 
 Structure and hyperparameters follow the slim reference
 (tensorflow/models research/slim/nets/nasnet/nasnet.py: ``_build_nasnet_base``,
-``_imagenet_stem``, ``_cifar_stem``, ``_build_aux_head``, the three configs).
-"N @ P" means N normal cells per stack and P filters in the penultimate layer;
-the cell's base filter count is ``P / (4 * width)`` where width is the number of
-concatenated states (6 for NASNet-A, so 1056 -> 44 and 4032 -> 168).
+``_imagenet_stem``, ``_cifar_stem``, ``_build_aux_head``, the three configs;
+pnasnet.py: ``_build_pnasnet_base`` and its two configs; tensorflow/tpu
+models/official/amoeba_net: ``model_builder.py`` and the flag defaults of
+``amoeba_net.py``).
+"N @ P" means N cells per stack (normal cells; PNASNet's strided cell counts
+as one of its stack's N) and P filters in the penultimate layer; the cell's
+base filter count is ``P / (4 * width)`` where width is the number of
+concatenated states (6 for NASNet-A, so 1056 -> 44 and 4032 -> 168; 5 for
+PNASNet-5, so 1080 -> 54; 4 for AmoebaNet-A, so 800 -> 50).
 
 Example:
     >>> from nasnet import known_genotypes, networks
@@ -33,6 +43,7 @@ from typing import Any
 import tensorflow as tf
 import tf_keras
 
+from nasnet import skeletons
 from nasnet.cell import NasCell, output_width
 from nasnet.genotype import Genotype
 from nasnet.layers import LayerConfig
@@ -56,8 +67,11 @@ class BackboneConfig:
     # Base filters F of the first stack; when set, P is ignored. Search-time
     # children are sized this way (their P depends on the cell's concat width).
     num_conv_filters: int | None = None
+    # How cells are stacked (nasnet.skeletons): "nasnet", "pnasnet", "amoebanet".
+    skeleton: str = "nasnet"
 
     def __post_init__(self):
+        skeletons.get(self.skeleton)  # ValueError listing the known skeletons
         if self.stem not in STEMS:
             raise ValueError(f"stem must be one of {STEMS}, got {self.stem!r}")
         if self.num_cells_per_stack < 1:
@@ -85,8 +99,14 @@ class BackboneConfig:
 
     @property
     def num_cells(self) -> int:
-        """Normal cells in the network (slim ``num_cells``)."""
+        """Cells in the stacks, reductions excluded for NASNet's skeleton (slim
+        ``num_cells``: normal cells in nasnet.py, all cells in pnasnet.py)."""
         return 3 * self.num_cells_per_stack
+
+    @property
+    def total_cells(self) -> int:
+        """Every cell of the network, stem and reduction cells included."""
+        return skeletons.get(self.skeleton).num_cells(self.num_cells_per_stack, self.stem)
 
     @property
     def size(self) -> str:
@@ -150,7 +170,57 @@ LARGE = ClassifierConfig(
                             layer=LayerConfig(bn_momentum=0.9997, bn_epsilon=1e-3, weight_decay=5e-5)),
     num_classes=1000, image_size=331, dense_dropout_keep_prob=0.5, use_aux_head=True)
 
-PRESETS: dict[str, ClassifierConfig] = {"cifar": CIFAR, "mobile": MOBILE, "large": LARGE}
+#: PNASNet-5 Mobile, N = 3, F = 54 (3 @ 1080), 224 px (slim pnasnet.py
+#: ``mobile_imagenet_config``: 9 cells, stem multiplier 1, skip_reduction_layer_input 1;
+#: ``pnasnet_mobile_arg_scope``: weight decay 4e-5, BN 0.9997 / 1e-3).
+PNASNET_MOBILE = ClassifierConfig(
+    backbone=BackboneConfig(skeleton="pnasnet", stem="imagenet", num_cells_per_stack=3,
+                            penultimate_filters=1080, stem_multiplier=1.0,
+                            skip_reduction_layer_input=True, drop_path_keep_prob=1.0,
+                            total_training_steps=250_000,
+                            layer=LayerConfig(bn_momentum=0.9997, bn_epsilon=1e-3,
+                                              weight_decay=4e-5)),
+    num_classes=1000, image_size=224, dense_dropout_keep_prob=0.5, use_aux_head=True)
+
+#: PNASNet-5 Large, N = 4, F = 216 (4 @ 4320), 331 px (slim pnasnet.py
+#: ``large_imagenet_config``: 12 cells, stem multiplier 3, drop path keep 0.6;
+#: ``pnasnet_large_arg_scope``: weight decay 4e-5, not NASNet Large's 5e-5).
+PNASNET_LARGE = ClassifierConfig(
+    backbone=BackboneConfig(skeleton="pnasnet", stem="imagenet", num_cells_per_stack=4,
+                            penultimate_filters=4320, stem_multiplier=3.0,
+                            skip_reduction_layer_input=True, drop_path_keep_prob=0.6,
+                            total_training_steps=250_000,
+                            layer=LayerConfig(bn_momentum=0.9997, bn_epsilon=1e-3,
+                                              weight_decay=4e-5)),
+    num_classes=1000, image_size=331, dense_dropout_keep_prob=0.5, use_aux_head=True)
+
+
+def _amoebanet_a(n: int, f: int, image_size: int) -> ClassifierConfig:
+    """AmoebaNet-A N @ F on the TPU reference's settings (tensorflow/tpu
+    models/official/amoeba_net/amoeba_net.py flag defaults, which override
+    ``imagenet_hparams``: stem conv of 32 filters, BN decay 0.9, epsilon 1e-5,
+    weight decay 4e-5, drop path off, dense dropout keep 0.5, aux head 0.4)."""
+    return ClassifierConfig(
+        backbone=BackboneConfig(skeleton="amoebanet", stem="imagenet", num_cells_per_stack=n,
+                                penultimate_filters=16 * f, stem_multiplier=1.0,
+                                skip_reduction_layer_input=False, drop_path_keep_prob=1.0,
+                                total_training_steps=250_000,
+                                layer=LayerConfig(bn_momentum=0.9, bn_epsilon=1e-5,
+                                                  weight_decay=4e-5)),
+        num_classes=1000, image_size=image_size, dense_dropout_keep_prob=0.5,
+        use_aux_head=True)
+
+
+#: AmoebaNet-A, N = 4, F = 50 (4 @ 800), 224 px: Real et al. 2019's mobile model.
+AMOEBANET_A_MOBILE = _amoebanet_a(4, 50, 224)
+#: AmoebaNet-A, N = 6, F = 190 (6 @ 3040), 331 px: Real et al. 2019's large model.
+AMOEBANET_A_LARGE = _amoebanet_a(6, 190, 331)
+
+PRESETS: dict[str, ClassifierConfig] = {
+    "cifar": CIFAR, "mobile": MOBILE, "large": LARGE,
+    "pnasnet_mobile": PNASNET_MOBILE, "pnasnet_large": PNASNET_LARGE,
+    "amoebanet_a_mobile": AMOEBANET_A_MOBILE, "amoebanet_a_large": AMOEBANET_A_LARGE,
+}
 
 
 def parse_size(size: str) -> tuple[int, int]:
@@ -218,11 +288,13 @@ class NasnetBackbone(tf_keras.Model):
 
 def _build_cells(inputs: tf.Tensor, genotype: Genotype,
                  config: BackboneConfig) -> tuple[dict[str, tf.Tensor], str]:
-    """Runs slim's ``_build_nasnet_base`` loop with NasCell layers."""
+    """Runs slim's ``_build_nasnet_base`` (or ``_build_pnasnet_base``) loop with NasCell
+    layers; ``config.skeleton`` says what happens at a reduction position."""
     cfg = config.layer
+    skeleton = skeletons.get(config.skeleton)
     filters = config.filters_for(genotype)
     endpoints: dict[str, tf.Tensor] = {}
-    total_cells = config.num_cells + 2 + (2 if config.stem == "imagenet" else 0)
+    total_cells = config.total_cells
     cell_index = 0
 
     strides_of = {}  # id(tensor) -> its stride, to wire the prev-layer reduction.
@@ -253,7 +325,7 @@ def _build_cells(inputs: tf.Tensor, genotype: Genotype,
         record(net, stride)
         outputs = [None, net]
         scaling = 1.0 / config.filter_scaling_rate ** 2
-        for i in range(2):
+        for i in range(skeletons.NUM_IMAGENET_STEM_CELLS):
             net = cell(net, outputs[-2], genotype.reduction, scaling, 2, f"stem_cell_{i}")
             stride *= 2
             record(net, stride)
@@ -269,22 +341,29 @@ def _build_cells(inputs: tf.Tensor, genotype: Genotype,
         strides_of[id(net)] = stride
         outputs = [None, net]
 
-    reductions = reduction_cell_indices(config.num_cells)
+    reductions = reduction_cell_indices(config.num_cells, skeletons.NUM_REDUCTIONS)
     aux_level = None
     scaling = 1.0
     prev = None
     for n in range(config.num_cells):
         if config.skip_reduction_layer_input:
             prev = outputs[-2]
-        if n in reductions:
+        if n in reductions and skeleton.reduction == skeletons.STRIDED_CELL:
+            # pnasnet.py: the cell at a reduction position runs with stride 2; without
+            # skip_reduction_layer_input its previous input stays the one of the cell before.
             scaling *= config.filter_scaling_rate
-            net = cell(net, outputs[-2], genotype.reduction, scaling, 2,
-                       f"reduction_cell_{reductions.index(n)}")
+            net = cell(net, prev, genotype.reduction, scaling, 2, f"cell_{n}")
             stride *= 2
-            outputs.append(net)
-        if not config.skip_reduction_layer_input:
-            prev = outputs[-2]
-        net = cell(net, prev, genotype.normal, scaling, 1, f"cell_{n}")
+        else:
+            if n in reductions:
+                scaling *= config.filter_scaling_rate
+                net = cell(net, outputs[-2], genotype.reduction, scaling, 2,
+                           f"reduction_cell_{reductions.index(n)}")
+                stride *= 2
+                outputs.append(net)
+            if not config.skip_reduction_layer_input:
+                prev = outputs[-2]
+            net = cell(net, prev, genotype.normal, scaling, 1, f"cell_{n}")
         record(net, stride)
         outputs.append(net)
         if n == reductions[1] - 1:
@@ -299,15 +378,17 @@ def build_backbone(genotype: Genotype, config: BackboneConfig,
                           name=f"nasnet_backbone_{config.size.replace('@', '_')}")
 
 
-def build_aux_head(x: tf.Tensor, num_classes: int, cfg: LayerConfig) -> tf.Tensor:
+def build_aux_head(x: tf.Tensor, num_classes: int, cfg: LayerConfig,
+                   scaling: float = 1.0) -> tf.Tensor:
     """slim ``_build_aux_head``: ReLU, 5x5/3 avg pool, 1x1 conv 128-BN-ReLU,
-    conv over the whole remaining map to 768-BN-ReLU, dense. ``x``: ``[B, H, W, C]``."""
+    conv over the whole remaining map to 768-BN-ReLU, dense. ``x``: ``[B, H, W, C]``.
+    ``scaling`` multiplies the 128 and 768 (the AmoebaNet reference's ``aux_scaling``)."""
     x = tf_keras.layers.ReLU(name="aux_relu")(x)
     x = tf_keras.layers.AveragePooling2D(5, strides=3, padding="valid", name="aux_pool")(x)
-    x = cfg.conv(128, 1, name="aux_proj")(x)
+    x = cfg.conv(int(128 * scaling), 1, name="aux_proj")(x)
     x = tf_keras.layers.ReLU(name="aux_relu_0")(cfg.batch_norm(name="aux_bn_0")(x))
     kernel = tuple(int(d) for d in x.shape[1:3])
-    x = tf_keras.layers.Conv2D(768, kernel, padding="valid", use_bias=False,
+    x = tf_keras.layers.Conv2D(int(768 * scaling), kernel, padding="valid", use_bias=False,
                                kernel_initializer="he_normal",
                                kernel_regularizer=cfg.regularizer(), name="aux_conv")(x)
     x = tf_keras.layers.ReLU(name="aux_relu_1")(cfg.batch_norm(name="aux_bn_1")(x))
@@ -337,7 +418,8 @@ def build_classifier(genotype: Genotype, config: ClassifierConfig,
                                                     name="logits_fp32")(logits)}
     if config.use_aux_head:
         aux = build_aux_head(endpoints[backbone.aux_level], config.num_classes,
-                             config.backbone.layer)
+                             config.backbone.layer,
+                             skeletons.get(config.backbone.skeleton).aux_head_scaling)
         outputs["aux_logits"] = tf_keras.layers.Activation("linear", dtype="float32",
                                                            name="aux_logits_fp32")(aux)
     default_name = f"{genotype.name or 'nasnet'}_{config.backbone.size.replace('@', '_')}"

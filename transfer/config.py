@@ -2,7 +2,11 @@
 
 A ``TrainConfig`` is everything a run needs besides its work directory: the
 genotype source, the network (``nasnet.networks.ClassifierConfig``), the data,
-the optimizer and the distribution. Presets:
+the optimizer and the distribution. Instead of a genotype, ``hand_designed``
+may name a network of ``transfer.hand_designed`` (``resnet50``,
+``inception_resnet_v2``), trained with the same preset, strategies and export
+(``with_hand_designed`` turns any preset into one: no genotype, no auxiliary
+head). Presets:
 
 * ``nasnet_a_mobile``: NASNet-A 4 @ 1056 at 224 px on ImageNet,
 * ``nasnet_a_large``: NASNet-A 6 @ 4032 at 331 px on ImageNet,
@@ -58,6 +62,7 @@ from typing import Any, Mapping
 from nasnet import config_utils, io_utils, json_types, networks
 from nasnet.distribute import MIXED_PRECISION, STRATEGIES
 from nasnet.layers import LayerConfig
+from transfer import hand_designed as hand_designed_lib
 
 PREPROCESSING = ("inception", "resize")
 
@@ -184,7 +189,7 @@ class TrainConfig:
     is replaced by the dataset's.
     """
 
-    genotype: str = "nasnet_a"
+    genotype: str | None = "nasnet_a"
     model: networks.ClassifierConfig = networks.MOBILE
     data: DataConfig = DataConfig()
     optimizer: OptimizerConfig = OptimizerConfig()
@@ -203,6 +208,9 @@ class TrainConfig:
     steps_per_execution: int = 1
     log_every_steps: int = 100
     seed: int = 0
+    #: A ``transfer.hand_designed`` network trained instead of a genotype (``genotype``
+    #: must then be null).
+    hand_designed: str | None = None
 
     def __post_init__(self):
         for field, cls in (("model", networks.ClassifierConfig), ("data", DataConfig),
@@ -214,8 +222,17 @@ class TrainConfig:
                 object.__setattr__(self, field, value)
             if not isinstance(value, cls):
                 raise ValueError(f"{field} must be a {cls.__name__}, got {value!r}")
-        if not isinstance(self.genotype, str) or not self.genotype.strip():
-            raise ValueError(f"genotype must be a non-empty string, got {self.genotype!r}")
+        if self.hand_designed is not None:
+            if self.genotype is not None:
+                raise ValueError(
+                    f"genotype {self.genotype!r} given together with the hand-designed "
+                    f"network {self.hand_designed!r}: a hand-designed network has no "
+                    f"genotype; give one of them (genotype=null with hand_designed)")
+            hand_designed_lib.check(self.hand_designed, self.model)
+        elif not isinstance(self.genotype, str) or not self.genotype.strip():
+            raise ValueError(f"genotype must be a non-empty string (or null with "
+                             f"hand_designed, one of {sorted(hand_designed_lib.NETWORKS)}), "
+                             f"got {self.genotype!r}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
         if self.mixed_precision not in MIXED_PRECISION:
@@ -237,7 +254,8 @@ class TrainConfig:
             raise ValueError(
                 f"train_steps ({self.train_steps}) must be a multiple of steps_per_loop "
                 f"({self.steps_per_loop})")
-        if self.model.use_aux_head and aux_head_map_size(self.model) < AUX_POOL:
+        if (self.hand_designed is None and self.model.use_aux_head
+                and aux_head_map_size(self.model) < AUX_POOL):
             smallest = next(s for s in range(8, 1024)
                             if aux_head_map_size(dataclasses.replace(self.model, image_size=s))
                             >= AUX_POOL)
@@ -350,8 +368,20 @@ def apply_overrides(config: TrainConfig, overrides: Mapping[str, Any]) -> TrainC
     return config_utils.override(config, dict(overrides))
 
 
+def with_hand_designed(config: TrainConfig, name: str) -> TrainConfig:
+    """``config`` (any preset) training the hand-designed network ``name`` instead of its
+    genotype: the same data, optimizer, schedule and strategy; no genotype and no
+    auxiliary head. ValueError for an unknown name or an input below its minimum size."""
+    hand_designed_lib.get(name)
+    return apply_overrides(config, {"genotype": None, "hand_designed": name,
+                                    "model.use_aux_head": False})
+
+
 def with_size(config: TrainConfig, size: str) -> TrainConfig:
     """Sets the network size from ``"N@P"`` (``nasnet.networks.parse_size``)."""
+    if config.hand_designed is not None:
+        raise ValueError(f"a size {size!r} sets the N@P of NASNet cells; the hand-designed "
+                         f"network {config.hand_designed!r} has one size")
     n, p = networks.parse_size(size)
     return apply_overrides(config, {"model.backbone.num_cells_per_stack": n,
                                     "model.backbone.penultimate_filters": p,

@@ -5,7 +5,9 @@ Layout of an export directory (``nasnet.artifacts``; written whole through
 export)::
 
     saved_model/        the SavedModel (no auxiliary head)
-    genotype.json       the architecture (nasnet.genotype)
+    genotype.json       the architecture (nasnet.genotype); absent for a hand-designed
+                        network (``transfer.hand_designed``), whose export_info names it
+                        and records no genotype fingerprint and no size
     config.json         the training config (transfer.config.TrainConfig)
     metrics.json        the run's final evaluation ({} when unknown)
     export_info.json    nasnet.export_info.ExportInfo: task "classification", input
@@ -93,9 +95,10 @@ class ClassifierServing(tf.Module):
         return self._outputs(batch)
 
 
-def restore_classifier(genotype: Genotype, config: TrainConfig,
+def restore_classifier(genotype: Genotype | None, config: TrainConfig,
                        checkpoint: str) -> tf_keras.Model:
-    """A float32 classifier with the weights of a training checkpoint.
+    """A float32 classifier with the weights of a training checkpoint (``genotype`` is
+    None for a hand-designed network).
 
     Fails with a clear message when the checkpoint does not hold this model's
     weights (another architecture, size or number of classes).
@@ -105,7 +108,7 @@ def restore_classifier(genotype: Genotype, config: TrainConfig,
     previous = tf_keras.mixed_precision.global_policy()
     tf_keras.mixed_precision.set_global_policy("float32")
     try:
-        model = networks.build_classifier(genotype, config.model)
+        model = trainer.build_model(config, genotype)
     finally:
         tf_keras.mixed_precision.set_global_policy(previous)
     try:
@@ -113,22 +116,29 @@ def restore_classifier(genotype: Genotype, config: TrainConfig,
         status.expect_partial()
         status.assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.OpError) as e:
+        what = (config.hand_designed if genotype is None else
+                f"{genotype.name or genotype.fingerprint()}, {config.model.backbone.size}")
         raise ValueError(
             f"checkpoint {checkpoint!r} does not hold this model's weights "
-            f"({genotype.name or genotype.fingerprint()}, {config.model.backbone.size}, "
-            f"{config.model.num_classes} classes): {str(e).splitlines()[0][:300]}") from None
+            f"({what}, {config.model.num_classes} classes): "
+            f"{str(e).splitlines()[0][:300]}") from None
     return model
 
 
-def export_classifier(model: tf_keras.Model, genotype: Genotype, config: TrainConfig,
+def export_classifier(model: tf_keras.Model, genotype: Genotype | None, config: TrainConfig,
                       export_dir: str, *, metrics: dict | None = None,
                       source_run: str | None = None, checkpoint: str | None = None,
                       overwrite: bool = False, count_mult_adds: bool = True) -> str:
     """Writes the export directory for a float32 classifier (``build_classifier`` output).
 
     Returns the absolute export directory. Refuses an existing one unless
-    ``overwrite``; the directory appears whole or not at all.
+    ``overwrite``; the directory appears whole or not at all. ``genotype`` is None
+    exactly when ``config.hand_designed`` names the network.
     """
+    if (genotype is None) != (config.hand_designed is not None):
+        raise ValueError(f"export_classifier needs a genotype for a cell network and none for "
+                         f"a hand-designed one (hand_designed={config.hand_designed!r}, "
+                         f"genotype={'none' if genotype is None else genotype.fingerprint()})")
     export_dir = paths.user_path(export_dir)  # a gs:// URL stays as it is
     if filesystem.exists(export_dir) and not overwrite:
         raise ValueError(f"export directory {export_dir!r} already exists "
@@ -142,14 +152,15 @@ def export_classifier(model: tf_keras.Model, genotype: Genotype, config: TrainCo
                       "serving_images": module.serving_images,
                       "serving_bytes": module.serving_bytes}
         tf.saved_model.save(module, os.path.join(tmp, SAVED_MODEL_DIR), signatures=signatures)
-        genotype.save(os.path.join(tmp, GENOTYPE_FILE))
+        if genotype is not None:
+            genotype.save(os.path.join(tmp, GENOTYPE_FILE))
         io_utils.atomic_write_text(os.path.join(tmp, CONFIG_FILE), config.to_json() + "\n")
         io_utils.atomic_write_json(os.path.join(tmp, METRICS_FILE), metrics or {})
         info = ExportInfo(
             task=CLASSIFICATION,
-            architecture=genotype.name or "custom",
-            genotype_fingerprint=genotype.fingerprint(),
-            size=config.model.backbone.size,
+            architecture=trainer.architecture_name(config, genotype),
+            genotype_fingerprint=genotype.fingerprint() if genotype is not None else None,
+            size=config.model.backbone.size if genotype is not None else None,
             input_size=(size, size, 3),
             num_classes=config.model.num_classes,
             parameters=int(inference.count_params()),
@@ -169,12 +180,26 @@ def export_classifier(model: tf_keras.Model, genotype: Genotype, config: TrainCo
     return export_dir
 
 
+def _is_run_directory(directory: str) -> bool:
+    """config.json and, unless that config names a hand-designed network, genotype.json."""
+    config_path = os.path.join(directory, CONFIG_FILE)
+    if not filesystem.isfile(config_path):
+        return False
+    if filesystem.isfile(os.path.join(directory, GENOTYPE_FILE)):
+        return True
+    try:
+        return TrainConfig.load(config_path).hand_designed is not None
+    except ValueError:
+        return False
+
+
 def find_run_files(checkpoint: str, max_levels: int = 3) -> str:
     """The training work directory of a checkpoint: the nearest ancestor (up to
-    ``max_levels`` up) holding config.json and genotype.json."""
+    ``max_levels`` up) holding config.json and genotype.json (config.json alone for a
+    hand-designed network)."""
     directory = os.path.dirname(paths.user_path(checkpoint))
     for _ in range(max_levels + 1):
-        if all(filesystem.isfile(os.path.join(directory, f)) for f in (CONFIG_FILE, GENOTYPE_FILE)):
+        if _is_run_directory(directory):
             return directory
         directory = os.path.dirname(directory)
     raise ValueError(
@@ -192,7 +217,8 @@ def export_from_workdir(workdir: str, export_dir: str, *, checkpoint: str | None
     if not filesystem.isfile(config_path):
         raise ValueError(f"{workdir!r} is not a training work directory: it has no {CONFIG_FILE}")
     config = TrainConfig.load(config_path)
-    genotype = Genotype.load(os.path.join(workdir, GENOTYPE_FILE))
+    genotype = (None if config.hand_designed is not None
+                else Genotype.load(os.path.join(workdir, GENOTYPE_FILE)))
     if checkpoint is None:
         checkpoint = trainer.final_checkpoint(workdir) or trainer.latest_backup(workdir)
         if checkpoint is None:

@@ -1,4 +1,5 @@
-"""Train an ImageNet-style classifier from any genotype: the ``//transfer:train`` binary.
+"""Train an ImageNet-style classifier from any genotype (or a hand-designed network):
+the ``//transfer:train`` binary.
 
 Flags become a ``transfer.config.TrainConfig`` (a preset, or a saved config,
 plus overrides); ``transfer.trainer.train`` does the work. Re-running with the
@@ -13,6 +14,9 @@ same ``--workdir`` continues the run from its latest checkpoint.
     # offline, on the embedded digits, two logical CPU devices, then export:
     bazel run //transfer:train -- --preset=digits_tiny --strategy=mirrored \\
         --num_cpu_devices=2 --workdir=out/digits --export_dir=out/digits/export
+    # the same recipe with ResNet-50 (tf_keras.applications) instead of a genotype:
+    bazel run //transfer:train -- --preset=digits_tiny --hand_designed=resnet50 \\
+        --image_size=32 --workdir=out/digits_resnet50 --export_dir=out/digits_resnet50/export
 
 Exit status (``nasnet.cli``): 0 on success; 2 with a one-line reason on bad
 input (unknown genotype, missing dataset, invalid override, a size the cells
@@ -42,6 +46,9 @@ flags.DEFINE_string("config", None, "a TrainConfig JSON file (e.g. a run's confi
 flags.DEFINE_string("workdir", None, "the run's directory (checkpoints, logs, metrics)")
 flags.DEFINE_string("genotype", None, "published name | genotype JSON file | search or "
                     "training work directory | zoo:NAME")
+flags.DEFINE_string("hand_designed", None, "train this hand-designed network instead of a "
+                    "genotype, with the preset's recipe: resnet50 | inception_resnet_v2 "
+                    "(tf_keras.applications; no auxiliary head)")
 flags.DEFINE_string("size", None, "network size 'N@P' (N cells per stack, P penultimate filters)")
 flags.DEFINE_integer("image_size", None, "input resolution in pixels")
 flags.DEFINE_string("dataset", None, "tfds image-classification name, or 'digits'")
@@ -78,9 +85,22 @@ def build_config():
         config = config_lib.TrainConfig.load(cli.user_path(FLAGS.config))
     else:
         config = config_lib.preset(FLAGS.preset)
+    if FLAGS.hand_designed:
+        if FLAGS.genotype:
+            raise cli.UsageError(
+                f"--genotype={FLAGS.genotype} and --hand_designed={FLAGS.hand_designed} name "
+                f"two architectures: a hand-designed network has no genotype; give one")
+        if FLAGS.size:
+            raise cli.UsageError(f"--size sets the N@P of NASNet cells; the hand-designed "
+                                 f"network {FLAGS.hand_designed!r} has one size")
     if FLAGS.size:
         config = config_lib.with_size(config, FLAGS.size)
     overrides = {}
+    if FLAGS.hand_designed:
+        from transfer import hand_designed
+        hand_designed.get(FLAGS.hand_designed)  # an unknown name lists the known ones
+        overrides.update({"genotype": None, "hand_designed": FLAGS.hand_designed,
+                          "model.use_aux_head": False})
     genotype = FLAGS.genotype
     if genotype and not genotype.startswith(ZOO_PREFIX) and os.path.exists(cli.user_path(genotype)):
         genotype = cli.user_path(genotype)

@@ -1,7 +1,9 @@
-"""Train a classifier from any genotype under any ``tf.distribute`` strategy.
+"""Train a classifier from any genotype, or a hand-designed one, under any ``tf.distribute`` strategy.
 
-``train(config, workdir)`` builds ``nasnet.networks.build_classifier`` under
-the strategy's scope and runs Keras ``model.fit`` with:
+``train(config, workdir)`` builds ``nasnet.networks.build_classifier`` (or,
+when ``config.hand_designed`` names one, ``transfer.hand_designed``'s
+network: ``build_model``) under the strategy's scope and runs Keras
+``model.fit`` with:
 
 * loss: softmax cross-entropy with label smoothing on the logits, plus
   ``aux_loss_weight`` x the same on the auxiliary head, plus the layers' L2
@@ -30,7 +32,7 @@ Work directory (only the chief worker writes; other workers write to
 temporary directories that they delete)::
 
     config.json      the TrainConfig (num_classes set from the dataset)
-    genotype.json    the resolved genotype
+    genotype.json    the resolved genotype (none for a hand-designed network)
     events.jsonl     one JSON object per line: start, train_begin, checkpoint, loop, end
     checkpoints/     BackupAndRestore's checkpoints (kept after the run)
     final/ckpt*      the final weights (tf.train.Checkpoint(model=...)), written atomically
@@ -62,7 +64,7 @@ from nasnet.artifacts import (CHECKPOINT_DIR, CHIEF_CHECKPOINT_DIR, CONFIG_FILE,
                               TENSORBOARD_DIR)
 from nasnet.cell import DropPathSchedule
 from nasnet.genotype import Genotype
-from transfer import data
+from transfer import data, hand_designed
 from transfer.callbacks import (EventLog, KillAtStep, PreemptionCheckpoint,  # noqa: F401
                                 ProgressLog, StepSummaries, clean_logs)
 from transfer.config import TrainConfig, apply_overrides
@@ -71,7 +73,7 @@ log = logging.getLogger(__name__)
 
 #: Config fields that define the run's model and schedule; a work directory
 #: refuses to resume with different values.
-FIXED_ON_RESUME = ("model", "steps_per_loop")
+FIXED_ON_RESUME = ("model", "steps_per_loop", "hand_designed")
 
 
 @tf_keras.saving.register_keras_serializable(package="transfer")
@@ -98,7 +100,7 @@ class TrainResult:
 
     workdir: str
     config: TrainConfig
-    genotype: Genotype
+    genotype: Genotype | None      # None for a hand-designed network
     model: tf_keras.Model
     metrics: dict[str, Any]
     initial_step: int
@@ -107,6 +109,22 @@ class TrainResult:
 
 
 # -- helpers --------------------------------------------------------------------
+
+def build_model(config: TrainConfig, genotype: Genotype | None) -> tf_keras.Model:
+    """The run's classifier: ``config.hand_designed``'s network, else the genotype's."""
+    if config.hand_designed is not None:
+        return hand_designed.build_classifier(config.hand_designed, config.model)
+    if genotype is None:
+        raise ValueError("a genotype is needed: the config names no hand-designed network")
+    return networks.build_classifier(genotype, config.model)
+
+
+def architecture_name(config: TrainConfig, genotype: Genotype | None) -> str:
+    """``resnet50``, ``nasnet_a``, or ``custom`` for an unnamed genotype."""
+    if config.hand_designed is not None:
+        return config.hand_designed
+    return (genotype.name if genotype is not None else None) or "custom"
+
 
 def latest_backup(workdir: str) -> str | None:
     """The newest BackupAndRestore checkpoint prefix of a work directory, or None."""
@@ -164,7 +182,7 @@ def compile_classifier(model: tf_keras.Model, config: TrainConfig, optimizer) ->
                   jit_compile=config.xla, steps_per_execution=config.steps_per_execution)
 
 
-def _check_workdir(workdir: str, config: TrainConfig, genotype: Genotype) -> bool:
+def _check_workdir(workdir: str, config: TrainConfig, genotype: Genotype | None) -> bool:
     """True when the work directory holds an earlier run of the same model."""
     config_path = os.path.join(workdir, CONFIG_FILE)
     if not filesystem.exists(config_path):
@@ -175,9 +193,12 @@ def _check_workdir(workdir: str, config: TrainConfig, genotype: Genotype) -> boo
     old = TrainConfig.load(config_path)
     diffs = [f"{name}: {getattr(old, name)!r} -> {getattr(config, name)!r}"
              for name in FIXED_ON_RESUME if getattr(old, name) != getattr(config, name)]
-    old_genotype = Genotype.load(os.path.join(workdir, GENOTYPE_FILE))
-    if old_genotype.fingerprint() != genotype.fingerprint():
-        diffs.append(f"genotype: {old_genotype.fingerprint()} -> {genotype.fingerprint()}")
+    genotype_path = os.path.join(workdir, GENOTYPE_FILE)
+    old_fingerprint = (Genotype.load(genotype_path).fingerprint()
+                       if filesystem.exists(genotype_path) else None)
+    new_fingerprint = genotype.fingerprint() if genotype is not None else None
+    if old_fingerprint != new_fingerprint:
+        diffs.append(f"genotype: {old_fingerprint} -> {new_fingerprint}")
     if diffs:
         raise ValueError(
             f"work directory {workdir!r} holds a run with a different model, so it cannot "
@@ -269,7 +290,8 @@ def train(config: TrainConfig, workdir: str, *, genotype: Genotype | None = None
         workdir: the run's directory; an earlier run of the same model there is
             continued from its latest checkpoint.
         genotype: the architecture; None resolves ``config.genotype``
-            (``nasnet.genotype_source``).
+            (``nasnet.genotype_source``). Must be None when ``config.hand_designed``
+            names the network.
         strategy: None makes ``config.strategy`` (create it first thing in a
             process for ``multi_worker_mirrored``).
         callbacks: extra Keras callbacks, run after the built-in ones.
@@ -279,13 +301,19 @@ def train(config: TrainConfig, workdir: str, *, genotype: Genotype | None = None
     if strategy is None:
         strategy = distribute.make_strategy(config.strategy, config.tpu_address)
     check_xla(config, strategy)
-    if genotype is None:
+    if config.hand_designed is not None:
+        if genotype is not None:
+            raise ValueError(f"a genotype ({genotype.name or genotype.fingerprint()}) was "
+                             f"given together with the hand-designed network "
+                             f"{config.hand_designed!r}: give one of them")
+    elif genotype is None:
         genotype = genotype_source.resolve(config.genotype, zoo_dir=zoo_dir)
     image_size = config.model.image_size
     info = data.dataset_info(config.data, image_size)
     config = apply_overrides(config, {"model.num_classes": int(info.num_classes)})
     # Everything that can fail without training fails here, before the first write.
-    config.model.backbone.filters_for(genotype)  # the size fits the cells' concat widths
+    if genotype is not None:
+        config.model.backbone.filters_for(genotype)  # the size fits the cells' concat widths
     workdir = paths.user_path(workdir)  # absolute; a gs:// URL stays as it is
     chief = distribute.is_chief(strategy)
     worker = distribute.worker_id(strategy)
@@ -294,7 +322,8 @@ def train(config: TrainConfig, workdir: str, *, genotype: Genotype | None = None
         io_utils.remove_stale_temporaries(workdir)  # what a killed earlier run left
         filesystem.makedirs(workdir)
         # genotype.json first: a config.json on disk implies its genotype.json.
-        genotype.save(os.path.join(workdir, GENOTYPE_FILE))
+        if genotype is not None:
+            genotype.save(os.path.join(workdir, GENOTYPE_FILE))
         io_utils.atomic_write_text(os.path.join(workdir, CONFIG_FILE), config.to_json() + "\n")
     events = EventLog(os.path.join(workdir, EVENTS_FILE) if chief else None)
 
@@ -309,7 +338,9 @@ def train(config: TrainConfig, workdir: str, *, genotype: Genotype | None = None
     policy = distribute.precision_policy(config.mixed_precision, strategy)
     events.write("start", workdir=workdir, resumed_from_step=resume_step,
                  checkpoint=backup, resuming=resuming, global_batch=global_batch,
-                 policy=policy, xla=config.xla, genotype=genotype.fingerprint(),
+                 policy=policy, xla=config.xla,
+                 genotype=genotype.fingerprint() if genotype is not None else None,
+                 architecture=architecture_name(config, genotype),
                  dataset=config.data.dataset, train_examples=train_examples,
                  learning_rate=config.optimizer.learning_rate(global_batch),
                  **distribute.describe(strategy))
@@ -318,7 +349,7 @@ def train(config: TrainConfig, workdir: str, *, genotype: Genotype | None = None
     eval_batch = config.eval_batch_size or global_batch
     with _precision(policy):
         with strategy.scope():
-            model = networks.build_classifier(genotype, config.model)
+            model = build_model(config, genotype)
             optimizer = make_optimizer(config, global_batch, train_examples)
             compile_classifier(model, config, optimizer)
         with_aux = config.model.use_aux_head
@@ -347,7 +378,8 @@ def train(config: TrainConfig, workdir: str, *, genotype: Genotype | None = None
                "initial_step": resume_step, "global_batch": global_batch,
                "replicas": int(strategy.num_replicas_in_sync), "policy": policy,
                "xla": config.xla, "train_seconds_this_run": train_seconds,
-               "genotype_fingerprint": genotype.fingerprint()}
+               "architecture": architecture_name(config, genotype),
+               "genotype_fingerprint": genotype.fingerprint() if genotype is not None else None}
     if chief:
         io_utils.atomic_write_json(os.path.join(workdir, METRICS_FILE), metrics)
     events.write("end", **{k: v for k, v in metrics.items() if k != "genotype_fingerprint"})

@@ -14,12 +14,40 @@ from detection import configs, task, train_lib
 def test_experiments_are_registered_and_valid(name):
     params = exp_factory.get_exp_config(name)
     params.validate()
+    configs.check(params)
     model = params.task.model
     assert isinstance(params.task, configs.NasnetFasterRCNNTask)
-    assert model.backbone.type == "nasnet" and model.include_mask is False
+    assert model.include_mask is False
     assert model.decoder.type == "fpn"
-    assert model.min_level == model.backbone.nasnet.min_level
+    if name == "fasterrcnn_resnet50_fpn_shapes":   # the hand-designed baseline
+        assert model.backbone.type == "resnet" and model.backbone.resnet.model_id == 50
+    else:
+        assert model.backbone.type == "nasnet"
+        assert model.min_level == model.backbone.nasnet.min_level
     assert params.runtime.distribution_strategy in train_lib.STRATEGIES
+
+
+def test_resnet50_shapes_experiment_differs_from_nasnet_only_in_the_backbone():
+    nasnet = exp_factory.get_exp_config("fasterrcnn_nasnet_fpn_shapes").as_dict()
+    resnet = exp_factory.get_exp_config("fasterrcnn_resnet50_fpn_shapes").as_dict()
+    nasnet_backbone, resnet_backbone = (d["task"]["model"].pop("backbone") for d in (nasnet, resnet))
+    assert nasnet == resnet
+    assert (nasnet_backbone["type"], resnet_backbone["type"]) == ("nasnet", "resnet")
+    params = configs.load_experiment("fasterrcnn_resnet50_fpn_shapes", data_dir="/data/s")
+    assert configs.describe_backbone(params) == "resnet 50 (official.vision)"
+
+
+def test_a_backbone_that_is_not_registered_is_refused_with_the_known_ones():
+    with pytest.raises(ValueError, match=r"backbone.type 'inception_resnet_v2' is not a "
+                                         r"registered backbone; registered: \[.*'nasnet', "
+                                         r"'resnet'"):
+        configs.load_experiment("fasterrcnn_resnet50_fpn_shapes", params_override=(
+            "task.model.backbone.type=inception_resnet_v2"))
+    with pytest.raises(ValueError, match=r"'resnet_unet' is registered but this experiment's "
+                                         r"backbone config has no 'resnet_unet' section; "
+                                         r"backbones it can configure: \[.*'resnet'"):
+        configs.load_experiment("fasterrcnn_nasnet_fpn_shapes",
+                                params_override="task.model.backbone.type=resnet_unet")
 
 
 def test_paper_like_and_hardware_variants():

@@ -190,3 +190,35 @@ def test_checkpoint_of_another_backbone_is_refused_without_metrics(setup):
     assert not out.exists()
     with pytest.raises(ValueError, match="no checkpoint at"):
         serving.restore(model, str(root / "nothing" / "ckpt-1"), params)
+
+
+def _resnet50_params(data_dir: str):
+    """The ResNet-50 baseline experiment, made as small as the NASNet one above."""
+    import copy
+    overrides = copy.deepcopy(OVERRIDES)
+    del overrides["task"]["model"]["backbone"]
+    return configs.load_experiment("fasterrcnn_resnet50_fpn_shapes", params_override=overrides,
+                                   data_dir=data_dir)
+
+
+def test_the_resnet50_baseline_is_the_model_gardens_backbone(setup):
+    from official.vision.modeling.backbones import resnet
+    params = _resnet50_params(setup["data_dir"])
+    model = task_factory.get_task(params.task, logging_dir=str(setup["root"] / "r")).build_model()
+    assert isinstance(model.backbone, resnet.ResNet)
+    assert {"3", "4", "5"} <= set(model.backbone.output_specs)
+    assert model.backbone.count_params() > 23_000_000           # ResNet-50, not a stand-in
+
+
+@pytest.mark.slow
+def test_the_resnet50_baseline_trains_and_evaluates_through_the_same_commands(setup):
+    from detection import train_lib
+    params = _resnet50_params(setup["data_dir"])
+    model_dir = str(setup["root"] / "resnet50_run")
+    train_lib.run(params, model_dir, "train", experiment="fasterrcnn_resnet50_fpn_shapes")
+    results = evaluate_lib.evaluate_checkpoints(
+        configs.load_experiment(model_dir=model_dir), model_dir,
+        os.path.join(setup["data_dir"], "instances_val.json"),
+        os.path.join(setup["data_dir"], "images", "val"), str(setup["root"] / "resnet50_eval"))
+    assert results[0]["step"] == 2
+    assert 0.0 <= results[0]["AP"] <= 1.0 or results[0]["AP"] == -1

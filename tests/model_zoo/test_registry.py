@@ -16,7 +16,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import zoo_helpers  # noqa: E402
 from model_zoo import registry  # noqa: E402
-from nasnet import genotype_source, known_genotypes  # noqa: E402
+from nasnet import genotype_source, known_genotypes, published  # noqa: E402
 
 
 @pytest.fixture
@@ -188,7 +188,17 @@ def test_list_show_and_published_architectures(zoo):
     assert shown["kind"] == "architecture" and shown["weights"] is False
     assert shown["genotype_fingerprint"] == known_genotypes.NASNET_A.fingerprint()
     assert "Zoph et al. 2018" in shown["source"]
-    assert zoo.show("digits_a")["files"]
+    assert shown["design"] == "cell" and shown["skeleton"] == "nasnet"
+    mobile = shown["published_models"]["nasnet_a_mobile"]
+    assert mobile["parameters"] == {"value": 5_326_716.0, "confidence": "code",
+                                    "source": published.get("nasnet_a_mobile").parameters.source}
+    assert mobile["ours"] == {"parameters": 5_326_716, "mult_adds": 563_638_816}
+    pnasnet = zoo.show("pnasnet_5")
+    assert pnasnet["skeleton"] == "pnasnet"
+    assert set(pnasnet["published_models"]) == {"pnasnet_5_mobile", "pnasnet_5_large"}
+    assert pnasnet["published_models"]["pnasnet_5_mobile"]["mult_adds"]["confidence"] == (
+        "unverified")
+    assert zoo.show("digits_a")["files"] and zoo.show("digits_a")["design"] == "cell"
     assert zoo.genotype("pnasnet_5") == known_genotypes.PNASNET_5
     with pytest.raises(registry.NoWeightsError, match="published architecture without weights"):
         zoo.load("nasnet_a")
@@ -242,10 +252,14 @@ def test_a_hand_designed_network_has_no_genotype(zoo, tmp_path):
     zoo.add(zoo_helpers.fake_export(tmp_path / "baseline", genotype=None), "resnet_baseline")
     manifest = zoo.manifest("resnet_baseline")
     assert manifest.genotype_fingerprint is None and manifest.architecture == "hand_designed"
+    assert manifest.design == "hand-designed"
+    with open(os.path.join(zoo.entry_dir("resnet_baseline"), "manifest.json"),
+              encoding="utf-8") as f:
+        assert json.load(f)["design"] == "hand-designed"       # the file says so
     assert "genotype.json" not in [f.path for f in manifest.files]
     assert zoo.check_files("resnet_baseline").ok
     row = next(r for r in zoo.list() if r["name"] == "resnet_baseline")
-    assert row["genotype_fingerprint"] is None
+    assert row["genotype_fingerprint"] is None and row["design"] == "hand-designed"
     with pytest.raises(registry.ZooError, match="hand-designed"):
         zoo.genotype("resnet_baseline")
     loaded = registry.LoadedModel(manifest=manifest, saved_model=None,
@@ -397,6 +411,22 @@ def test_manifest_types_are_strict(zoo, field, value, message):
     _rewrite_manifest(zoo, lambda d: d.update({field: value}))
     with pytest.raises(registry.ZooError, match=message):
         zoo.manifest("digits_a")
+
+
+def test_manifest_design_follows_the_fingerprint():
+    good = dict(name="n", task="classification", architecture="a", genotype_fingerprint=None,
+                input_size=(8, 8, 3), files=(), created_at="now")
+    assert registry.Manifest(**good).design == "hand-designed"       # filled in when absent
+    cell = {**good, "genotype_fingerprint": "0123456789abcdef"}
+    assert registry.Manifest(**cell).design == "cell"
+    as_json = json.loads(json.dumps(registry.Manifest(**cell).to_dict()))
+    assert as_json["design"] == "cell" and registry.Manifest.from_dict(as_json).design == "cell"
+    with pytest.raises(registry.ZooError, match="manifest design must be one of "
+                                                r"\['cell', 'hand-designed'\], got 'searched'"):
+        registry.Manifest(**{**good, "design": "searched"})
+    with pytest.raises(registry.ZooError, match="design 'cell' contradicts its genotype "
+                                                "fingerprint None"):
+        registry.Manifest(**{**good, "design": "cell"})
 
 
 def test_manifest_construction_checks_types_too():

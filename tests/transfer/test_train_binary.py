@@ -17,6 +17,10 @@ import train_helpers
     # A size the cells cannot be built at fails before config.json is written (issue 10.1).
     (["--genotype=nasnet_a", "--size=1@7"], "penultimate_filters 7 is not a multiple"),
     (["--budget=3"], "Unknown command line flag 'budget'"),
+    (["--genotype=nasnet_a", "--hand_designed=resnet50", "--image_size=32"],
+     "--genotype=nasnet_a and --hand_designed=resnet50 name two architectures"),
+    (["--hand_designed=vgg16"],
+     "unknown hand-designed network 'vgg16'; known: ['inception_resnet_v2', 'resnet50']"),
     (["--train_steps=abc"], "flag --train_steps=abc"),
 ])
 def test_bad_input_fails_with_one_clear_line_and_writes_nothing(tmp_path, flags, message):
@@ -43,6 +47,17 @@ def test_print_config_applies_flags_and_overrides():
     assert cfg["strategy"] == "tpu" and cfg["optimizer"]["base_learning_rate"] == 0.02
     assert cfg["per_replica_batch_size"] == 16                      # the Large recipe
     assert cfg["steps_per_execution"] == 50
+
+
+def test_print_config_of_a_hand_designed_network():
+    proc = train_helpers.run_module("transfer.train", [
+        "--preset=nasnet_a_mobile", "--hand_designed=inception_resnet_v2", "--image_size=299",
+        "--print_config"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    cfg = json.loads(proc.stdout)
+    assert cfg["hand_designed"] == "inception_resnet_v2" and cfg["genotype"] is None
+    assert cfg["model"]["use_aux_head"] is False and cfg["model"]["image_size"] == 299
+    assert cfg["per_replica_batch_size"] == 32                      # the Mobile recipe
 
 
 def test_workdir_is_required():
