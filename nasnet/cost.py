@@ -58,6 +58,7 @@ import math
 import re
 from typing import Any
 
+from nasnet import skeletons
 from nasnet.genotype import Cell, Combine, Genotype, Op
 
 STEMS = ("cifar", "imagenet")  # nasnet.networks.STEMS (checked equal in the tests)
@@ -91,8 +92,10 @@ class TargetNetwork:
     skip_reduction_layer_input: bool = False
     image_size: int = 224
     num_classes: int = 1000
+    skeleton: str = "nasnet"  # how cells are stacked (nasnet.skeletons)
 
     def __post_init__(self):
+        skeletons.get(self.skeleton)  # ValueError listing the known skeletons
         if self.stem not in STEMS:
             raise ValueError(f"stem must be one of {STEMS}, got {self.stem!r}")
         _check_int("num_cells_per_stack", self.num_cells_per_stack, 1)
@@ -125,7 +128,8 @@ class TargetNetwork:
                    num_conv_filters=b.num_conv_filters, stem_multiplier=b.stem_multiplier,
                    filter_scaling_rate=b.filter_scaling_rate,
                    skip_reduction_layer_input=b.skip_reduction_layer_input,
-                   image_size=config.image_size, num_classes=config.num_classes)
+                   image_size=config.image_size, num_classes=config.num_classes,
+                   skeleton=b.skeleton)
 
     @property
     def size(self) -> str:
@@ -138,6 +142,8 @@ class TargetNetwork:
         """One line that tells targets apart, e.g. ``"4@1056, imagenet stem, 224 px, 1000
         classes"``; fields that differ from their defaults are named."""
         parts = [self.size, f"{self.stem} stem"]
+        if self.skeleton != "nasnet":
+            parts.insert(0, f"{self.skeleton} skeleton")
         if self.stem_multiplier != 1.0:
             parts[-1] += f" x{self.stem_multiplier:g}"
         if self.filter_scaling_rate != 2.0:
@@ -186,12 +192,6 @@ def output_channels(cell: Cell, filters: int) -> int:
     widths = [filters, filters] + [2 * filters if b.combine is Combine.CONCAT else filters
                                    for b in cell.blocks]
     return sum(widths[i] for i in cell.concat)
-
-
-def reduction_cell_indices(num_cells: int, num_reduction_layers: int = 2) -> list[int]:
-    """slim ``calc_reduction_layers`` (``nasnet.networks.reduction_cell_indices``)."""
-    return [int(float(i) / (num_reduction_layers + 1) * num_cells)
-            for i in range(1, num_reduction_layers + 1)]
 
 
 def _conv(out_size: int, out_channels: int, kernel: int, in_channels: int) -> int:
@@ -326,36 +326,21 @@ def _mult_adds(normal: Cell, reduction: Cell, target: TargetNetwork) -> int:
         total += madds
         return out
 
-    if target.stem == "imagenet":  # 3x3 stride-2 VALID conv, then two reduction cells
+    if target.stem == "imagenet":  # 3x3 stride-2 VALID conv (its two cells are in the plan)
         stem_filters = int(32 * target.stem_multiplier)
         stem_size = (size - 3) // 2 + 1
         total += _conv(stem_size, stem_filters, 9, 3)
         net = _Tensor(stem_size, stem_filters, 2)
-        outputs: list[_Tensor | None] = [None, net]
-        scaling = 1.0 / target.filter_scaling_rate ** 2
-        for _ in range(2):
-            net = cell(net, outputs[-2], reduction, scaling, 2)
-            outputs.append(net)
-            scaling *= target.filter_scaling_rate
     else:  # 3x3 'same' conv
         stem_filters = int(filters * target.stem_multiplier)
         total += _conv(size, stem_filters, 9, 3)
         net = _Tensor(size, stem_filters, 1)
-        outputs = [None, net]
 
-    num_cells = 3 * target.num_cells_per_stack
-    reductions = reduction_cell_indices(num_cells)
-    scaling = 1.0
-    prev = None
-    for n in range(num_cells):
-        if target.skip_reduction_layer_input:
-            prev = outputs[-2]
-        if n in reductions:
-            scaling *= target.filter_scaling_rate
-            net = cell(net, outputs[-2], reduction, scaling, 2)
-            outputs.append(net)
-        if not target.skip_reduction_layer_input:
-            prev = outputs[-2]
-        net = cell(net, prev, normal, scaling, 1)
+    outputs = [net]  # the stem's output, then every cell's (skeletons.stacking_plan)
+    for step in skeletons.stacking_plan(target.skeleton, target.stem,
+                                        target.num_cells_per_stack, target.filter_scaling_rate,
+                                        target.skip_reduction_layer_input):
+        net = cell(outputs[step.h], None if step.p is None else outputs[step.p],
+                   normal if step.kind == "normal" else reduction, step.scaling, step.strides)
         outputs.append(net)
     return total + net.channels * target.num_classes  # the logits layer

@@ -101,7 +101,8 @@ def inference_network(genotype: Genotype, target: TargetNetwork):
             num_conv_filters=target.filters_for(genotype),
             stem_multiplier=target.stem_multiplier,
             filter_scaling_rate=target.filter_scaling_rate,
-            skip_reduction_layer_input=target.skip_reduction_layer_input),
+            skip_reduction_layer_input=target.skip_reduction_layer_input,
+            skeleton=target.skeleton),
         num_classes=target.num_classes, image_size=target.image_size,
         dense_dropout_keep_prob=1.0, use_aux_head=False)
     return networks.inference_model(networks.build_classifier(genotype, config))

@@ -241,10 +241,8 @@ def base_filters(genotype: Genotype, penultimate_filters: int) -> int:
     return penultimate_filters // (4 * width)
 
 
-def reduction_cell_indices(num_cells: int, num_reduction_layers: int = 2) -> list[int]:
-    """slim ``calc_reduction_layers``: reduction cells come before these normal cells."""
-    return [int(float(i) / (num_reduction_layers + 1) * num_cells)
-            for i in range(1, num_reduction_layers + 1)]
+#: slim ``calc_reduction_layers`` (defined with the skeletons).
+reduction_cell_indices = skeletons.reduction_cell_indices
 
 
 class NasnetBackbone(tf_keras.Model):
@@ -288,28 +286,12 @@ class NasnetBackbone(tf_keras.Model):
 
 def _build_cells(inputs: tf.Tensor, genotype: Genotype,
                  config: BackboneConfig) -> tuple[dict[str, tf.Tensor], str]:
-    """Runs slim's ``_build_nasnet_base`` (or ``_build_pnasnet_base``) loop with NasCell
-    layers; ``config.skeleton`` says what happens at a reduction position."""
+    """The stem, then the cells of ``skeletons.stacking_plan`` (slim's
+    ``_build_nasnet_base`` / ``_build_pnasnet_base`` loop, as data) as NasCell layers."""
     cfg = config.layer
-    skeleton = skeletons.get(config.skeleton)
     filters = config.filters_for(genotype)
     endpoints: dict[str, tf.Tensor] = {}
     total_cells = config.total_cells
-    cell_index = 0
-
-    strides_of = {}  # id(tensor) -> its stride, to wire the prev-layer reduction.
-
-    def cell(h, p, cell_def, scaling, strides, name):
-        nonlocal cell_index
-        layer = NasCell(cell_def, filters=int(filters * scaling), strides=strides,
-                        cell_index=cell_index, total_cells=total_cells,
-                        drop_path_keep_prob=config.drop_path_keep_prob, layer_config=cfg,
-                        reduce_prev=None if p is None else strides_of[id(p)] != strides_of[id(h)],
-                        name=name)
-        cell_index += 1
-        out = layer(h if p is None else [h, p])
-        strides_of[id(out)] = strides_of[id(h)] * strides
-        return out
 
     def record(x, stride):
         endpoints[str(int(math.log2(stride)))] = x
@@ -319,55 +301,38 @@ def _build_cells(inputs: tf.Tensor, genotype: Genotype,
         net = tf_keras.layers.Conv2D(stem_filters, 3, strides=2, padding="valid",
                                      use_bias=False, kernel_initializer="he_normal",
                                      kernel_regularizer=cfg.regularizer(), name="stem_conv")(inputs)
-        net = cfg.batch_norm(name="stem_bn")(net)
         stride = 2
-        strides_of[id(net)] = stride
-        record(net, stride)
-        outputs = [None, net]
-        scaling = 1.0 / config.filter_scaling_rate ** 2
-        for i in range(skeletons.NUM_IMAGENET_STEM_CELLS):
-            net = cell(net, outputs[-2], genotype.reduction, scaling, 2, f"stem_cell_{i}")
-            stride *= 2
-            record(net, stride)
-            outputs.append(net)
-            scaling *= config.filter_scaling_rate
     else:
         stem_filters = int(filters * config.stem_multiplier)
         net = tf_keras.layers.Conv2D(stem_filters, 3, padding="same", use_bias=False,
                                      kernel_initializer="he_normal",
                                      kernel_regularizer=cfg.regularizer(), name="stem_conv")(inputs)
-        net = cfg.batch_norm(name="stem_bn")(net)
         stride = 1
-        strides_of[id(net)] = stride
-        outputs = [None, net]
-
-    reductions = reduction_cell_indices(config.num_cells, skeletons.NUM_REDUCTIONS)
-    aux_level = None
-    scaling = 1.0
-    prev = None
-    for n in range(config.num_cells):
-        if config.skip_reduction_layer_input:
-            prev = outputs[-2]
-        if n in reductions and skeleton.reduction == skeletons.STRIDED_CELL:
-            # pnasnet.py: the cell at a reduction position runs with stride 2; without
-            # skip_reduction_layer_input its previous input stays the one of the cell before.
-            scaling *= config.filter_scaling_rate
-            net = cell(net, prev, genotype.reduction, scaling, 2, f"cell_{n}")
-            stride *= 2
-        else:
-            if n in reductions:
-                scaling *= config.filter_scaling_rate
-                net = cell(net, outputs[-2], genotype.reduction, scaling, 2,
-                           f"reduction_cell_{reductions.index(n)}")
-                stride *= 2
-                outputs.append(net)
-            if not config.skip_reduction_layer_input:
-                prev = outputs[-2]
-            net = cell(net, prev, genotype.normal, scaling, 1, f"cell_{n}")
+    net = cfg.batch_norm(name="stem_bn")(net)
+    if config.stem == "imagenet":
         record(net, stride)
+
+    outputs, strides = [net], [stride]  # per output: the tensor and its stride
+    aux_level = None
+    plan = skeletons.stacking_plan(config.skeleton, config.stem, config.num_cells_per_stack,
+                                   config.filter_scaling_rate,
+                                   config.skip_reduction_layer_input)
+    for index, step in enumerate(plan):
+        h = outputs[step.h]
+        p = None if step.p is None else outputs[step.p]
+        layer = NasCell(genotype.normal if step.kind == "normal" else genotype.reduction,
+                        filters=int(filters * step.scaling), strides=step.strides,
+                        cell_index=index, total_cells=total_cells,
+                        drop_path_keep_prob=config.drop_path_keep_prob, layer_config=cfg,
+                        reduce_prev=None if p is None else strides[step.p] != strides[step.h],
+                        name=step.name)
+        net = layer(h if p is None else [h, p])
         outputs.append(net)
-        if n == reductions[1] - 1:
-            aux_level = str(int(math.log2(stride)))
+        strides.append(strides[step.h] * step.strides)
+        if step.endpoint:
+            record(net, strides[-1])
+        if step.aux:
+            aux_level = str(int(math.log2(strides[-1])))
     return endpoints, aux_level
 
 

@@ -119,3 +119,85 @@ def get(name: str) -> Skeleton:
     if not isinstance(name, str) or name not in SKELETONS:
         raise ValueError(f"unknown network skeleton {name!r}; known: {sorted(SKELETONS)}")
     return SKELETONS[name]
+
+
+def reduction_cell_indices(num_cells: int, num_reduction_layers: int = NUM_REDUCTIONS) -> list[int]:
+    """slim ``calc_reduction_layers``: the reductions come before these cells of the stacks."""
+    return [int(float(i) / (num_reduction_layers + 1) * num_cells)
+            for i in range(1, num_reduction_layers + 1)]
+
+
+@dataclasses.dataclass(frozen=True)
+class CellStep:
+    """One cell of a network, in build order.
+
+    ``h`` and ``p`` index the outputs built so far (0: the stem's output, k:
+    the output of step k - 1); ``p`` is None where the cell has no earlier
+    input (slim's ``prev_layer=None``). ``scaling`` multiplies the base filters
+    F; ``strides`` is 2 at a reduction. ``endpoint``: the output is its
+    resolution's endpoint (the last cell there); ``aux``: the auxiliary head
+    reads it (the last cell before the second reduction).
+    """
+
+    name: str
+    kind: str  # "normal" or "reduction": which cell of the Genotype
+    scaling: float
+    strides: int
+    h: int
+    p: int | None
+    endpoint: bool
+    aux: bool = False
+
+
+def stacking_plan(skeleton: str, stem: str, num_cells_per_stack: int,
+                  filter_scaling_rate: float = 2.0,
+                  skip_reduction_layer_input: bool = False) -> list[CellStep]:
+    """The cells of a network and how they are wired: slim's ``_build_nasnet_base``
+    (NASNet, AmoebaNet) or ``_build_pnasnet_base`` (PNASNet) loop, as data.
+
+    Both the network builder (``nasnet.networks``) and the closed-form cost
+    (``nasnet.cost``) walk this one plan, so they cannot disagree on a network.
+    The ImageNet stem's two reduction cells come first (scaled 1/4 and 1/2).
+    """
+    kind = get(skeleton)
+    steps: list[CellStep] = []
+    outputs: list[int | None] = [None, 0]  # output indices; 0 is the stem's output
+
+    def add(name: str, cell: str, scaling: float, strides: int, h: int,
+            p: int | None, endpoint: bool) -> int:
+        steps.append(CellStep(name, cell, scaling, strides, h, p, endpoint))
+        return len(steps)
+
+    net = 0
+    scaling = 1.0
+    if stem == "imagenet":
+        scaling = 1.0 / filter_scaling_rate ** 2
+        for i in range(NUM_IMAGENET_STEM_CELLS):
+            net = add(f"stem_cell_{i}", "reduction", scaling, 2, net, outputs[-2], True)
+            outputs.append(net)
+            scaling *= filter_scaling_rate
+        scaling = 1.0
+    num_cells = 3 * num_cells_per_stack
+    reductions = reduction_cell_indices(num_cells)
+    prev: int | None = None
+    for n in range(num_cells):
+        if skip_reduction_layer_input:
+            prev = outputs[-2]
+        if n in reductions and kind.reduction == STRIDED_CELL:
+            # pnasnet.py: the cell at a reduction position runs with stride 2; without
+            # skip_reduction_layer_input its previous input stays the one of the cell before.
+            scaling *= filter_scaling_rate
+            net = add(f"cell_{n}", "reduction", scaling, 2, net, prev, True)
+        else:
+            if n in reductions:
+                scaling *= filter_scaling_rate
+                net = add(f"reduction_cell_{reductions.index(n)}", "reduction", scaling, 2,
+                          net, outputs[-2], False)
+                outputs.append(net)
+            if not skip_reduction_layer_input:
+                prev = outputs[-2]
+            net = add(f"cell_{n}", "normal", scaling, 1, net, prev, True)
+        outputs.append(net)
+        if n == reductions[1] - 1:
+            steps[-1] = dataclasses.replace(steps[-1], aux=True)
+    return steps

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from nasnet import cell, cost, flops, known_genotypes, latency, networks
+from nasnet import cell, cost, flops, known_genotypes, latency, networks, skeletons
 from nasnet.genotype import Block, Cell, Combine, Genotype, Op
 
 #: Every op of the space, concat and add blocks, a cell input in the concat, odd sizes.
@@ -43,7 +43,18 @@ def traced(genotype: Genotype, target: cost.TargetNetwork) -> int:
     # Sized N @ P where 4 x width does not divide P (PNASNet-5 concatenates 5 states).
     (known_genotypes.PNASNET_5, cost.TargetNetwork(num_cells_per_stack=1, penultimate_filters=100,
                                                    image_size=37)),
-], ids=["every_op_imagenet_45px", "every_op_cifar_13px", "pnasnet_1@100_37px"])
+    # The PNASNet skeleton (stride-2 normal cells at the reduction positions) and the
+    # AmoebaNet one, with their published cells, small.
+    (known_genotypes.PNASNET_5, cost.TargetNetwork(num_cells_per_stack=1, penultimate_filters=None,
+                                                   num_conv_filters=8, image_size=33,
+                                                   skeleton="pnasnet",
+                                                   skip_reduction_layer_input=True)),
+    (known_genotypes.AMOEBANET_A, cost.TargetNetwork(num_cells_per_stack=1,
+                                                     penultimate_filters=None,
+                                                     num_conv_filters=8, image_size=33,
+                                                     skeleton="amoebanet")),
+], ids=["every_op_imagenet_45px", "every_op_cifar_13px", "pnasnet_1@100_37px",
+        "pnasnet_skeleton_33px", "amoebanet_skeleton_33px"])
 def test_the_count_equals_the_traced_count(genotype, target):
     assert cost.mult_adds(genotype, target) == traced(genotype, target)
 
@@ -67,7 +78,7 @@ def test_the_defaults_are_nasnet_a_mobile_and_helpers_match_the_builder():
     assert cost.TargetNetwork() == cost.TargetNetwork.from_classifier_config(networks.MOBILE)
     assert cost.STEMS == networks.STEMS
     for n in (3, 6, 12, 18):
-        assert cost.reduction_cell_indices(n) == networks.reduction_cell_indices(n)
+        assert skeletons.reduction_cell_indices(n) == networks.reduction_cell_indices(n)
     for g in known_genotypes.KNOWN.values():
         assert cost.output_channels(g.normal, 7) == cell.output_width(g.normal, 7)
     assert cost.TargetNetwork().filters_for(known_genotypes.NASNET_A) \
@@ -123,6 +134,7 @@ def test_parse_target_size():
 
 @pytest.mark.parametrize("fields,message", [
     ({"stem": "tpu"}, "stem must be one of"),
+    ({"skeleton": "resnet"}, "unknown network skeleton 'resnet'"),
     ({"num_cells_per_stack": 0}, "num_cells_per_stack must be an int >= 1, got 0"),
     ({"num_conv_filters": 44}, "exactly one of penultimate_filters and num_conv_filters"),
     ({"penultimate_filters": None}, "exactly one of penultimate_filters and num_conv_filters"),

@@ -85,7 +85,7 @@ def test_the_target_network_and_its_description():
                                           "reward.target_latency_ms"),
     ({"latency_device": "tpu"}, "unknown reward.latency_device 'tpu'"),
     ({"latency_runs": 0}, "reward.latency_runs must be an int >= 1, got 0"),
-    ({"network": "tiny"}, "unknown reward.network 'tiny'; known: ['cifar', 'large', 'mobile']"),
+    ({"network": "tiny"}, f"unknown reward.network 'tiny'; known: {sorted(networks.PRESETS)}"),
     ({"network_size": "4x1056"}, "network size must look like 'N@P' or 'N@F<filters>'"),
     ({"image_size": 4}, "bad reward target network: image_size must be an int >= 8, got 4"),
 ])
