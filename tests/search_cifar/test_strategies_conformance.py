@@ -34,10 +34,12 @@ def _supports(name: str, space_name: str) -> bool:
 
 # Variants that the conformance test covers beside each strategy's defaults.
 # The GP sampler refits a GP on every ask (seconds each here): slow suite.
-VARIANTS = {"bayesian_gp": ("bayesian", {"sampler": "gp", "n_startup_trials": 5})}
+VARIANTS = {"bayesian_gp": ("bayesian", {"sampler": "gp", "n_startup_trials": 5}),
+            "evolution_non_aging": ("evolution", {**OPTIONS["evolution"], "removal": "worst"})}
+SLOW_VARIANTS = {"bayesian_gp"}
 
 CASES = [pytest.param(name, space_name, id=f"{name}-{space_name}",
-                      marks=[pytest.mark.slow] if name in VARIANTS else [])
+                      marks=[pytest.mark.slow] if name in SLOW_VARIANTS else [])
          for name in [*strategies.names(), *VARIANTS] for space_name in SPACES
          if _supports(name, space_name)]
 
