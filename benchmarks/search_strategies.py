@@ -78,8 +78,14 @@ from search_cifar import objectives, strategies  # noqa: E402
 
 BUDGETS = (50, 100, 150, 200)
 SEEDS = 30
+#: The synthetic landscapes and three NAS-Bench-Graph datasets whose validation
+#: accuracy ranks test accuracy well (Pearson over the table: arxiv 0.99, cora 0.94,
+#: citeseer 0.93). Left out by default, not hidden (``--objectives``): pubmed
+#: (0.34: its best-validation network has regret 0.030, worse than random search's
+#: incumbent) and computers (0.73), where regret measures the proxy's noise more
+#: than the search.
 OBJECTIVES = ("interaction_6x5", "nasnet_b3_5ops", "nas_bench_graph_cora",
-              "nas_bench_graph_citeseer", "nas_bench_graph_pubmed")
+              "nas_bench_graph_citeseer", "nas_bench_graph_arxiv")
 #: The issue's goal: the default ``rl`` within this factor of evolution's mean
 #: regret at this budget, on every objective.
 GOAL_BUDGET = 150
