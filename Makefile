@@ -28,7 +28,7 @@ PYTEST_ARGS ?=
 # TensorFlow's C++ logging floods test output otherwise.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help setup test test-slow test-all quickstart summarize bazel-build bazel-test bazel-smoke clean
+.PHONY: help setup setup-gp test test-slow test-all quickstart summarize bazel-build bazel-test bazel-smoke clean
 
 help:
 	@echo "make quickstart   the quickstart search on embedded digits (writes out/quickstart/)"
@@ -37,6 +37,7 @@ help:
 	@echo "make test-slow    only the tests marked slow"
 	@echo "make test-all     every test, slow ones included"
 	@echo "make setup        .venv from requirements.txt, bazel and graphviz (idempotent)"
+	@echo "make setup-gp     setup, plus the optional extra requirements-gp.txt (PyTorch, bayesian GP sampler)"
 	@echo "make bazel-build  bazel build //..."
 	@echo "make bazel-test   bazel test: one test file of every test package"
 	@echo "make bazel-smoke  bazel run //search_cifar:search on the synthetic experiment"
@@ -44,6 +45,10 @@ help:
 
 setup:
 	@tools/setup.sh
+
+# The optional extra: PyTorch, which only the bayesian strategy's GP sampler needs.
+setup-gp:
+	@WITH_GP=1 tools/setup.sh
 
 # pytest exits 5 when no test was collected; make treats that as a failure.
 test: setup

@@ -11,7 +11,11 @@ strategy option; the strategy rejects options it does not take; the child
 network's fields the data decides, ``child_config.DERIVED_NETWORK_FIELDS``,
 are refused).
 ``run_experiment(config, workdir)`` runs (or resumes) the search and writes its
-report; ``search.py`` is the binary around it.
+report; ``search.py`` is the binary around it. Evolution's population and
+tournament, when not set, are sized from the budget
+(``size_strategy_options``: a population of 100 would make a search of 100
+children random search) and config.json names them in
+``strategy_options_from_budget``.
 
 The ``reward`` section (``reward.RewardConfig``) makes the reward cost-aware
 (MnasNet's soft or hard form on the mult-adds or latency of the network the
@@ -216,6 +220,9 @@ class SearchConfig:
         name: the experiment's name (titles, genotype names).
         strategy: a name in ``strategies.names()``.
         strategy_options: keyword options of that strategy.
+        strategy_options_from_budget: the names of the options in
+            ``strategy_options`` that were not set but sized from the budget
+            (``size_strategy_options``); config.json records them.
         space: the cell space.
         evaluator: "child" (train children) or "synthetic" (a table, no training).
         child: the child network, its training and its data (``child.data``).
@@ -239,6 +246,7 @@ class SearchConfig:
     name: str = "custom"
     strategy: str = "evolution"
     strategy_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    strategy_options_from_budget: tuple[str, ...] = ()
     space: SpaceConfig = SpaceConfig()
     evaluator: str = "child"
     child: child_lib.ChildConfig = child_lib.NASNET_SEARCH
@@ -276,6 +284,13 @@ class SearchConfig:
             raise ValueError(f"strategy_options must be a dict of option names, "
                              f"got {self.strategy_options!r}")
         object.__setattr__(self, "strategy_options", dict(self.strategy_options))
+        sized = self.strategy_options_from_budget
+        if isinstance(sized, list):  # from JSON
+            sized = tuple(sized)
+        if not isinstance(sized, tuple) or any(k not in self.strategy_options for k in sized):
+            raise ValueError(f"strategy_options_from_budget must name options of "
+                             f"strategy_options {sorted(self.strategy_options)}, got {sized!r}")
+        object.__setattr__(self, "strategy_options_from_budget", sized)
         if self.evaluator not in EVALUATORS:
             raise ValueError(f"evaluator must be one of {EVALUATORS}, got {self.evaluator!r}")
         if not isinstance(self.child, child_lib.ChildConfig):
@@ -626,6 +641,56 @@ def write_report(config: SearchConfig, workdir: str, trials=None,
                                hparams_space=strategy.space if config.tensorboard else None)
 
 
+# -- options sized from the budget (issue 14) -------------------------------------
+def evolution_sizes(budget: int) -> tuple[int, int]:
+    """(P, S) for regularized evolution at ``budget`` children [ours].
+
+    P = clip(round(2 sqrt(budget)), 8, 100), S = max(2, round(P / 4)) (the
+    paper's S = P / 4; its P = 100 for 20,000 children is what this gives from
+    2,500 children on). Measured with ``benchmarks/search_strategies.py`` (30
+    seeds, P in 5, 10, 15, 20, 30, 50 with S = P / 4): at budgets 50 to 200, P
+    of 15 to 30 beat both smaller and larger populations on the synthetic
+    objectives; 2 sqrt(budget) is 14 at 50 and 28 at 200.
+    """
+    population = min(100, max(8, round(2.0 * math.sqrt(budget))))
+    return population, max(2, round(population / 4))
+
+
+def size_strategy_options(config: SearchConfig, workdir: str | None = None) -> SearchConfig:
+    """``config`` with the strategy options that depend on the budget sized, unless set.
+
+    Evolution's first P proposals are random: with its default P = 100 (Real et
+    al. 2019's, for 20,000 models) a search of 100 children never evolves. When
+    ``config`` runs evolution and sets no ``population_size``, P and S (unless
+    ``tournament_size`` is set; then P is at least S) come from
+    ``evolution_sizes(config.budget)`` and ``strategy_options_from_budget``
+    names them, so config.json says so. A resumed search (``workdir`` holds a
+    config.json that sized them) keeps the sizes it started with, whatever the
+    budget is now: the strategy's saved state depends on them.
+    """
+    if config.strategy != "evolution" or "population_size" in config.strategy_options:
+        return config
+    saved = read_workdir_config(workdir) if workdir is not None else None
+    sized: dict[str, Any] = {}
+    if saved is not None and saved.get("strategy") == config.strategy \
+            and isinstance(saved.get("strategy_options"), dict):
+        if "population_size" not in saved["strategy_options"]:
+            return config  # started before options were sized: it keeps the default
+        sized = {k: saved["strategy_options"][k]
+                 for k in saved.get("strategy_options_from_budget") or ()
+                 if k in saved["strategy_options"] and k not in config.strategy_options}
+    if "population_size" not in sized:
+        population, tournament = evolution_sizes(config.budget)
+        chosen = config.strategy_options.get("tournament_size")
+        if chosen is None:
+            sized = {"population_size": population, "tournament_size": tournament}
+        else:
+            valid = isinstance(chosen, int) and not isinstance(chosen, bool)
+            sized = {"population_size": max(population, chosen) if valid else population}
+    return dataclasses.replace(config, strategy_options={**config.strategy_options, **sized},
+                               strategy_options_from_budget=tuple(sorted(sized)))
+
+
 def validate(config: SearchConfig, workdir: str) -> bool:
     """Everything that can be wrong before a search starts; True when it resumes.
 
@@ -634,6 +699,7 @@ def validate(config: SearchConfig, workdir: str) -> bool:
     trial records and strategy state (readable, and consistent with each
     other). Writes nothing; ValueError otherwise.
     """
+    config = size_strategy_options(config, workdir)
     space = config.build_space()
     config.build_strategy(space)
     check_data(config)
@@ -661,6 +727,7 @@ def run_experiment(config: SearchConfig, workdir: str, stream: TextIO | None = N
     stream = stream if stream is not None else sys.stdout
     start = time.monotonic()
     resumed = validate(config, workdir)
+    config = size_strategy_options(config, workdir)
     io_utils.remove_stale_temporaries(workdir)  # what a killed earlier run left
     space = config.build_space()
     strategy = config.build_strategy(space)
@@ -678,6 +745,11 @@ def run_experiment(config: SearchConfig, workdir: str, stream: TextIO | None = N
         print(f"search {config.name!r}: {config.strategy} on {config.budget} children, "
               f"{executor.describe()}; workdir {workdir}"
               + (" (resuming)" if resumed else ""), file=stream)
+        if config.strategy_options_from_budget:
+            sized = ", ".join(f"{k}={config.strategy_options[k]}"
+                              for k in config.strategy_options_from_budget)
+            print(f"{config.strategy}: {sized}, sized from the budget "
+                  f"(set strategy_options to choose)", file=stream)
         print(devices.describe_run(isinstance(executor, InProcessExecutor),
                                    config.gpus_per_trial), file=stream, flush=True)
         stopping = config.build_early_stopping()

@@ -1,14 +1,19 @@
-"""Synthetic search problems with a known optimum, for tests and benchmarks.
+"""Search problems with a known optimum, for tests and benchmarks.
+
+Two synthetic landscapes (below) and, through ``OBJECTIVES`` / ``make``, the
+real tables of NAS-Bench-Graph (``graph_benchmark.py``: objectives
+``nas_bench_graph_<dataset>``, whose true value is a measured test accuracy).
 
 Each objective is an evaluator (``search_cifar/evaluator.py``) over a search
 space: ``evaluate(x) -> Result`` whose reward is the noisy ``reward(x)``; it
 also has the noise-free ``true_value(x)``, the known ``optimum()`` and
 ``top_threshold(fraction)``, the true value that the best ``fraction`` of the
-space reaches. True values are normalised so that the worst point of the
-space scores 0 and the best 1; the regret of an architecture is
-``1 - true_value``.
+space reaches; the regret of an architecture is ``optimum - true_value``. The
+synthetic true values are normalised so that the worst point of the space
+scores 0 and the best 1 (regret ``1 - true_value``); NAS-Bench-Graph's are
+test accuracies.
 
-Noise: ``reward(x) = true_value(x) + noise_sd * z`` with ``z ~ N(0, 1)``
+Noise (synthetic objectives): ``reward(x) = true_value(x) + noise_sd * z`` with ``z ~ N(0, 1)``
 drawn from a generator seeded by ``(noise_seed, identity of x)``: evaluating
 the same architecture twice gives the same reward (like training with a fixed
 seed), and the reward does not depend on the order of evaluation, so a resumed
@@ -50,14 +55,16 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import math
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from nasnet.genotype import Genotype, Op
+from search_cifar import graph_benchmark
 from search_cifar.evaluator import Report, Result
 from search_cifar.space import CategoricalSpace, NasnetCellSpace
 
@@ -379,8 +386,16 @@ class LearningCurveObjective:
         return self.base.threshold_method
 
 
-OBJECTIVES = {InteractionObjective.name: InteractionObjective,
-              NasnetCellObjective.name: NasnetCellObjective}
+#: Objective name -> ``factory(seed=..., **options)``: the synthetic landscapes and a
+#: real table per NAS-Bench-Graph dataset (``graph_benchmark.py``; the package is
+#: imported when one of them is built).
+OBJECTIVES: dict[str, Callable[..., Any]] = {
+    InteractionObjective.name: InteractionObjective,
+    NasnetCellObjective.name: NasnetCellObjective,
+    **{f"nas_bench_graph_{dataset}": functools.partial(
+        graph_benchmark.NasBenchGraphObjective, dataset)
+       for dataset in graph_benchmark.DATASETS},
+}
 
 
 def make(name: str, seed: int = 0, **options: Any):
@@ -390,34 +405,52 @@ def make(name: str, seed: int = 0, **options: Any):
     return OBJECTIVES[name](seed=seed, **options)
 
 
-def incumbent_metrics(trials: Sequence[Any], objective: Any, budgets: Sequence[int],
-                      fraction: float = 0.001) -> dict[int, dict[str, float]]:
-    """Regret and top-``fraction`` hit of the incumbent after each budget.
+def incumbent_curve(trials: Sequence[Any], objective: Any, max_budget: int,
+                    fraction: float = 0.001) -> dict[str, np.ndarray]:
+    """Regret and top-``fraction`` hit of the incumbent after each of 1 .. ``max_budget``
+    distinct evaluations: ``{"regret": [max_budget], "top": [max_budget], "value": [max_budget]}``.
 
-    ``trials`` are ``trial_store.Trial`` records in order. The incumbent after n
-    evaluations is the evaluated full-size architecture with the best observed
+    ``trials`` are ``trial_store.Trial`` records in order; duplicates (the
+    driver's de-duplication, by ``space.key``) do not count. The incumbent after
+    n evaluations is the evaluated full-size architecture with the best observed
     (noisy) reward among the first n evaluations, as a search would report it;
     its regret is ``optimum - true_value`` (noise-free) and ``top`` is 1.0 when
     its true value reaches ``top_threshold(fraction)``. Smaller cells of a
     progressive search count against the budget but cannot be the incumbent.
-    A budget with no successful full-size evaluation yet has regret
-    ``optimum`` (as if the worst point were reported) and top 0.
+    Before the first successful full-size evaluation the regret is ``optimum``
+    (as if the worst point were reported) and top 0; a search that stopped
+    before ``max_budget`` (an exhausted space) keeps its last incumbent.
     """
     _, best_value = objective.optimum()
     threshold = objective.top_threshold(fraction)
     full = len(objective.space.num_choices)
-    evaluated = [t for t in trials if t.status != "duplicate"]
-    out = {}
-    for budget in budgets:
-        ok = [t for t in evaluated[:budget] if t.status == "ok" and len(t.choices) == full]
-        if not ok:
-            out[budget] = {"regret": best_value, "top": 0.0, "value": 0.0}
+    regret = np.full(max_budget, best_value, np.float64)
+    top = np.zeros(max_budget, np.float64)
+    value = np.zeros(max_budget, np.float64)
+    best_reward, incumbent = -math.inf, None
+    n = 0
+    for t in trials:
+        if n >= max_budget:
+            break
+        if t.status == "duplicate":
             continue
-        incumbent = max(ok, key=lambda t: t.reward)
-        value = objective.true_value(incumbent.choices)
-        out[budget] = {"regret": best_value - value, "top": float(value >= threshold),
-                       "value": value}
-    return out
+        if t.status == "ok" and len(t.choices) == full and t.reward > best_reward:
+            best_reward = t.reward
+            v = objective.true_value(t.choices)
+            incumbent = (best_value - v, float(v >= threshold), v)
+        if incumbent is not None:
+            regret[n], top[n], value[n] = incumbent
+        n += 1
+    if incumbent is not None and n < max_budget:
+        regret[n:], top[n:], value[n:] = incumbent
+    return {"regret": regret, "top": top, "value": value}
+
+
+def incumbent_metrics(trials: Sequence[Any], objective: Any, budgets: Sequence[int],
+                      fraction: float = 0.001) -> dict[int, dict[str, float]]:
+    """``incumbent_curve`` at each budget: ``{budget: {"regret", "top", "value"}}``."""
+    curve = incumbent_curve(trials, objective, max(budgets), fraction)
+    return {b: {k: float(curve[k][b - 1]) for k in ("regret", "top", "value")} for b in budgets}
 
 
 #: Strategy options for the quality benchmark and tests where a strategy's
@@ -430,21 +463,35 @@ STRATEGY_OPTIONS: dict[str, dict[str, Any]] = {
 }
 
 
-def run_seeds(strategy: str, objective_name: str, seeds: Sequence[int],
-              budgets: Sequence[int] = (50, 100, 200), options: dict[str, Any] | None = None,
-              objective_cache: dict | None = None) -> dict[int, dict[str, np.ndarray]]:
-    """Runs ``strategy`` once per seed; per budget, arrays over seeds of regret and top hits.
+def run_one(strategy: str, objective: Any, seed: int, max_budget: int,
+            options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One search of ``strategy`` (seed ``seed``) on ``objective`` to ``max_budget``
+    distinct evaluations, in process (``scheduler.run_in_process``).
 
-    Seed s builds objective instance s (its tables and noise) and the strategy
-    with seed s, runs the search in process (``scheduler.run_in_process``) to
-    the largest budget and measures
-    ``incumbent_metrics`` at each budget (a run cut at a smaller budget is the
-    run of that budget: everything is deterministic).
+    Returns ``incumbent_curve``'s arrays plus ``num_evaluated`` and
+    ``num_proposed`` (duplicates included). A search cut at a smaller budget
+    is the search of that budget: strategies and objectives are deterministic
+    and no option here depends on the budget.
     """
     # Here, not at the top: Ray workers import this module (synthetic.py), not the driver.
     from search_cifar import scheduler, strategies  # noqa: PLC0415
 
     options = STRATEGY_OPTIONS.get(strategy, {}) if options is None else options
+    s = strategies.make(strategy, objective.space, seed=seed, **options)
+    result = scheduler.run_in_process(s, objective, budget=max_budget)
+    curve = incumbent_curve(result.trials, objective, max_budget)
+    return {**curve, "num_evaluated": result.num_evaluated, "num_proposed": len(result.trials)}
+
+
+def run_seeds(strategy: str, objective_name: str, seeds: Sequence[int],
+              budgets: Sequence[int] = (50, 100, 200), options: dict[str, Any] | None = None,
+              objective_cache: dict | None = None) -> dict[int, dict[str, np.ndarray]]:
+    """Runs ``strategy`` once per seed; per budget, arrays over seeds of regret and top hits.
+
+    Seed s builds objective instance s (its tables and noise; the same table
+    for every seed of a NAS-Bench-Graph objective) and the strategy with seed
+    s, and runs ``run_one`` to the largest budget.
+    """
     regret: dict[int, list[float]] = {b: [] for b in budgets}
     top: dict[int, list[float]] = {b: [] for b in budgets}
     for seed in seeds:
@@ -455,10 +502,8 @@ def run_seeds(strategy: str, objective_name: str, seeds: Sequence[int],
             objective = make(objective_name, seed=seed)
             if objective_cache is not None:
                 objective_cache[key] = objective
-        s = strategies.make(strategy, objective.space, seed=seed, **options)
-        result = scheduler.run_in_process(s, objective, budget=max(budgets))
-        metrics = incumbent_metrics(result.trials, objective, budgets)
+        curve = run_one(strategy, objective, seed, max(budgets), options)
         for b in budgets:
-            regret[b].append(metrics[b]["regret"])
-            top[b].append(metrics[b]["top"])
+            regret[b].append(float(curve["regret"][b - 1]))
+            top[b].append(float(curve["top"][b - 1]))
     return {b: {"regret": np.array(regret[b]), "top": np.array(top[b])} for b in budgets}

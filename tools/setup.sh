@@ -2,6 +2,9 @@
 # Sets up everything the project needs; idempotent, and fast when already done.
 #
 #   tools/setup.sh          (what `make setup` runs)
+#   WITH_GP=1 tools/setup.sh
+#                           (what `make setup-gp` runs: also the optional extra
+#                           requirements-gp.txt, PyTorch for the bayesian GP sampler)
 #
 # 1. System tools, with apt-get, only when missing: Bazel (Debian's
 #    bazel-bootstrap, 4.2.3) when `bazel` is not on PATH, Graphviz when `dot`
@@ -11,6 +14,8 @@
 # 2. The virtual environment .venv (Python 3.11) from requirements.txt. A stamp,
 #    .venv/.requirements.sha256, holds the hash of the requirements.txt last
 #    installed: pip runs again only when that file changes.
+# 3. With WITH_GP=1, the optional extra requirements-gp.txt into the same
+#    environment, with its own stamp (.venv/.requirements-gp.sha256).
 #
 # Environment: PYTHON (default python3.11), VENV (default .venv),
 # SKIP_APT=1 to never call apt-get (then missing tools are only reported).
@@ -73,10 +78,33 @@ if (( ${#missing[@]} )); then
   apt_install "${missing[@]}"
 fi
 
+# --- 3. the optional extra (after the environment is set up) -----------------
+GP_STAMP="$VENV/.requirements-gp.sha256"
+
+# gp_done: true when the extra is not asked for, or installed from this requirements-gp.txt.
+gp_done() {
+  [[ "${WITH_GP:-0}" != 1 ]] ||
+    [[ -f "$GP_STAMP" && "$(cat "$GP_STAMP")" == "$(sha256sum requirements-gp.txt | cut -d' ' -f1)" ]]
+}
+
+# install_gp: the extra, when asked for and not yet installed (called under the lock).
+install_gp() {
+  gp_done && return 0
+  log "installing the optional extra requirements-gp.txt (PyTorch) into $VENV"
+  local start=$SECONDS gp_want
+  gp_want="$(sha256sum requirements-gp.txt | cut -d' ' -f1)"
+  rm -f "$GP_STAMP"
+  "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input \
+    --progress-bar off -q -r requirements-gp.txt
+  echo "$gp_want" > "$GP_STAMP"
+  log "requirements-gp.txt installed in $((SECONDS - start)) s"
+}
+
 # --- 2. the virtual environment ----------------------------------------------
 want="$(sha256sum requirements.txt | cut -d' ' -f1)"
 if [[ -x "$VENV/bin/python" && -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]] &&
-   "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
+   "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null &&
+   gp_done; then
   exit 0  # the fast path: nothing to do
 fi
 
@@ -84,6 +112,7 @@ mkdir -p "$VENV"
 exec 9>"$VENV/.setup.lock"
 flock 9  # two `make` runs at once in one tree: the second waits, then finds the stamp
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" && -x "$VENV/bin/python" ]]; then
+  install_gp
   exit 0
 fi
 
@@ -104,3 +133,4 @@ rm -f "$STAMP"
   --progress-bar off -q -r requirements.txt
 echo "$want" > "$STAMP"
 log "requirements installed in $((SECONDS - start)) s"
+install_gp

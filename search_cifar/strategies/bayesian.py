@@ -12,9 +12,11 @@ samplers then ignore). Samplers:
   asynchronous workers do not all receive the same point (Optuna's advice for
   distributed optimisation).
 * ``"gp"``: Gaussian-process BO with log expected improvement
-  (``optuna.samplers.GPSampler``). It needs PyTorch (pinned in
-  requirements.txt, CPU build); without it the constructor raises a
-  ValueError saying so.
+  (``optuna.samplers.GPSampler``). It needs PyTorch, an optional extra that
+  the default install leaves out (on a GPU machine it brings gigabytes of CUDA
+  libraries): ``make setup-gp`` (``requirements-gp.txt``) or
+  ``pip install '.[bayesian-gp]'``. Without it the constructor raises a
+  ValueError naming that command (``GP_INSTALL_HINT``).
 
 ``n_startup_trials`` random trials come first (Optuna's default: 10).
 
@@ -46,6 +48,8 @@ from optuna.trial import TrialState, create_trial
 from search_cifar.strategies import base, registry
 
 SAMPLERS = ("tpe", "gp")
+GP_INSTALL_HINT = ("make setup-gp (or: pip install -r requirements-gp.txt; for the package: "
+                   "pip install 'nasnet-pipeline[bayesian-gp]')")
 
 _STATES = {"running": TrialState.RUNNING, "complete": TrialState.COMPLETE,
            "fail": TrialState.FAIL}
@@ -73,8 +77,8 @@ class BayesianOptimization(base.Strategy):
             raise ValueError(f"unknown sampler {sampler!r}; known: {list(SAMPLERS)}")
         if sampler == "gp" and importlib.util.find_spec("torch") is None:
             raise ValueError(
-                "sampler='gp' needs PyTorch (optuna's GPSampler uses it), which is not "
-                "installed; install torch or use sampler='tpe'")
+                f"sampler='gp' needs PyTorch (optuna's GPSampler uses it), an optional extra "
+                f"that is not installed: {GP_INSTALL_HINT}; or use sampler='tpe' (the default)")
         if isinstance(n_startup_trials, bool) or not isinstance(n_startup_trials, int) \
                 or n_startup_trials < 1:
             raise ValueError(f"n_startup_trials must be an int >= 1, got {n_startup_trials!r}")

@@ -174,10 +174,21 @@ def _log_probs_and_entropy(weights, columns, valid, temperature, tanh_constant, 
 @tf.function(input_signature=[
     _W_SPECS, *_LAYOUT_SPECS, tf.TensorSpec([None, None], tf.int32),
     tf.TensorSpec([None], tf.float32), tf.TensorSpec([None], tf.float32),
-    tf.TensorSpec([], tf.float32), tf.TensorSpec([], tf.float32), tf.TensorSpec([], tf.bool)])
+    tf.TensorSpec([], tf.float32), tf.TensorSpec([], tf.float32), tf.TensorSpec([], tf.bool),
+    tf.TensorSpec([None], tf.bool), tf.TensorSpec([], tf.float32)])
 def _loss_and_grads(weights, columns, valid, temperature, tanh_constant, choices, advantages,
-                    old_log_probs, clip, entropy_weight, use_ppo):
-    """REINFORCE or PPO's clipped surrogate, minus the entropy bonus; (loss, grads)."""
+                    old_log_probs, clip, entropy_weight, use_ppo, is_ml, ml_weight):
+    """(loss, mean entropy of the policy rows, grads).
+
+    Rows of ``choices`` are policy-gradient rows (``is_ml`` False: REINFORCE or
+    PPO's clipped surrogate with their advantages, plus the entropy bonus) or
+    maximum-likelihood rows (``is_ml`` True: ``ml_weight`` times their mean
+    log-probability, the priority-queue term of Abolafia et al. 2018).
+    """
+    pg = tf.cast(tf.logical_not(is_ml), tf.float32)
+    ml = tf.cast(is_ml, tf.float32)
+    num_pg = tf.maximum(tf.reduce_sum(pg), 1.0)
+    num_ml = tf.maximum(tf.reduce_sum(ml), 1.0)
     with tf.GradientTape() as tape:
         tape.watch(weights)
         log_prob, entropy = _forward(weights, columns, valid, temperature, tanh_constant,
@@ -189,8 +200,10 @@ def _loss_and_grads(weights, columns, valid, temperature, tanh_constant, choices
         ppo = tf.minimum(ratio * advantages,
                          tf.clip_by_value(ratio, 1.0 - clip, 1.0 + clip) * advantages)
         objective = tf.where(use_ppo, ppo, reinforce)
-        loss = -tf.reduce_mean(objective) - entropy_weight * tf.reduce_mean(entropy)
-    return loss, tape.gradient(loss, weights)
+        mean_entropy = tf.reduce_sum(entropy * pg) / num_pg
+        loss = (-tf.reduce_sum(objective * pg) / num_pg - entropy_weight * mean_entropy
+                - ml_weight * tf.reduce_sum(log_prob * ml) / num_ml)
+    return loss, mean_entropy, tape.gradient(loss, weights)
 
 
 class Adam:
@@ -326,16 +339,34 @@ class Controller:
 
         REINFORCE when ``old_log_probs`` is None, else PPO's clipped surrogate.
         """
-        n = len(advantages)
+        loss, _, grads = self.update_terms(choices_batch, advantages,
+                                           entropy_weight=entropy_weight,
+                                           old_log_probs=old_log_probs, clip=clip)
+        return loss, grads
+
+    def update_terms(self, choices_batch: Sequence[Sequence[int]], advantages: Sequence[float],
+                     *, entropy_weight: float, old_log_probs: Sequence[float] | None = None,
+                     clip: float = 0.2, ml_choices: Sequence[Sequence[int]] = (),
+                     ml_weight: float = 0.0) -> tuple[float, float, list[np.ndarray]]:
+        """(loss, mean entropy of ``choices_batch`` under the policy, gradients), in one call.
+
+        The loss is ``loss_and_grads``'s (REINFORCE, or PPO with
+        ``old_log_probs``) minus ``ml_weight`` times the mean log-probability of
+        ``ml_choices`` (maximum likelihood on them: priority-queue training,
+        Abolafia et al. 2018).
+        """
+        n, m = len(advantages), len(ml_choices)
         use_ppo = old_log_probs is not None
-        old = old_log_probs if use_ppo else [0.0] * n
-        loss, grads = _loss_and_grads(
-            self.weights, *self._layout, self._choices(choices_batch),
-            tf.constant(np.asarray(advantages, np.float32).reshape([n])),
-            tf.constant(np.asarray(old, np.float32).reshape([n])),
+        old = list(old_log_probs) if use_ppo else [0.0] * n
+        rows = [*choices_batch, *ml_choices]
+        loss, entropy, grads = _loss_and_grads(
+            self.weights, *self._layout, self._choices(rows),
+            tf.constant(np.asarray([*advantages] + [0.0] * m, np.float32).reshape([n + m])),
+            tf.constant(np.asarray(old + [0.0] * m, np.float32).reshape([n + m])),
             tf.constant(clip, tf.float32), tf.constant(entropy_weight, tf.float32),
-            tf.constant(use_ppo))
-        return float(loss.numpy()), [g.numpy() for g in grads]
+            tf.constant(use_ppo), tf.constant([False] * n + [True] * m, tf.bool),
+            tf.constant(ml_weight, tf.float32))
+        return float(loss.numpy()), float(entropy.numpy()), [g.numpy() for g in grads]
 
     def _choices(self, choices_batch: Sequence[Sequence[int]]) -> tf.Tensor:
         array = np.asarray(choices_batch, np.int32).reshape([-1, self.num_decisions])

@@ -1,11 +1,19 @@
 """Regularized (aging) evolution (Real et al. 2019, "Regularized Evolution for
-Image Classifier Architecture Search", Sec. 3, Algorithm 1).
+Image Classifier Architecture Search", Sec. 3, Algorithm 1), and its non-aging
+variant.
 
 The population is a queue of the last P evaluated architectures, oldest first.
 Each cycle samples S of them at random, mutates the best of the sample (the
-parent) and, once the child is evaluated, appends it and removes the oldest
-member, whatever its reward (aging: every architecture dies, which the paper
-finds regularises against architectures that were lucky once).
+parent) and, once the child is evaluated, appends it and removes one member:
+
+* ``removal="oldest"`` (the default): the oldest, whatever its reward (aging:
+  every architecture dies, which Real et al. 2019 find regularises against
+  architectures that were lucky once);
+* ``removal="worst"``: the one with the lowest reward (the oldest of them on a
+  tie), so the best architecture found never leaves: the non-aging evolution
+  of Real et al. 2017 ("Large-Scale Evolution of Image Classifiers", where a
+  tournament of two kills the worse), which Real et al. 2019 compare against
+  with everything else equal, as here.
 
 * The first P proposals are uniform random (the initial population).
 * A failed child (reward None) is dropped: it never enters the population.
@@ -22,8 +30,10 @@ finds regularises against architectures that were lucky once).
 Defaults ``population_size=100, tournament_size=25`` are the paper's for the
 CIFAR-10 search that produced AmoebaNet-A (Real et al. 2019: P = 100,
 S = 25), where about 20,000 models were evaluated. With budgets of a few hundred trials a
-population that large is still being initialised when the budget ends; pass a
-smaller one (the benchmark uses P=20, S=5, see ``benchmarks/search_strategies.py``).
+population that large is still being initialised when the budget ends: the
+search binary sizes P and S from its budget when they are not set
+(``experiments.size_strategy_options``), and the benchmark uses P=20, S=5
+(``benchmarks/search_strategies.py``).
 
 Example:
     >>> from search_cifar import strategies
@@ -44,24 +54,29 @@ from search_cifar.strategies import base, registry
 
 #: Mutation groups of a block-structured space (its ``decision_kinds()``).
 _GROUPS = {"input": "hidden_state", "op": "op", "combine": "op"}
+#: Which member leaves the population when a child joins a full one.
+REMOVALS = ("oldest", "worst")
 
 
 @registry.register
 class RegularizedEvolution(base.Strategy):
-    """Aging evolution with tournament selection.
+    """Aging (or non-aging) evolution with tournament selection.
 
     Args:
-        population_size: P, how many of the latest evaluated architectures
-            stay alive (>= 2).
+        population_size: P, how many evaluated architectures stay alive (>= 2).
         tournament_size: S, how many members are sampled to pick a parent
             (1 <= S <= P; S = 1 is a random walk, S = P is greedy hill climbing).
+        removal: "oldest" (aging, Real et al. 2019) or "worst" (non-aging,
+            Real et al. 2017): who leaves when a child joins a full population.
     """
 
     name = "evolution"
 
     def __init__(self, space: base.SpaceLike, seed: int = 0, population_size: int = 100,
-                 tournament_size: int = 25):
+                 tournament_size: int = 25, removal: str = "oldest"):
         super().__init__(space, seed=seed)
+        if removal not in REMOVALS:
+            raise ValueError(f"unknown removal {removal!r}; known: {list(REMOVALS)}")
         for label, value in (("population_size", population_size),
                              ("tournament_size", tournament_size)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
@@ -74,6 +89,7 @@ class RegularizedEvolution(base.Strategy):
                 f"got {tournament_size}")
         self.population_size = int(population_size)
         self.tournament_size = int(tournament_size)
+        self.removal = removal
         self._groups = self._mutation_groups(space)
         self._rng = base.new_rng(self.seed)
         # (choices, reward), oldest first.
@@ -100,8 +116,11 @@ class RegularizedEvolution(base.Strategy):
         return self.population_size
 
     def _options(self) -> dict[str, Any]:
-        return {"population_size": self.population_size,
-                "tournament_size": self.tournament_size}
+        options: dict[str, Any] = {"population_size": self.population_size,
+                                   "tournament_size": self.tournament_size}
+        if self.removal != "oldest":  # absent: aging, as in states saved before the option
+            options["removal"] = self.removal
+        return options
 
     # -- the algorithm ----------------------------------------------------
     def _propose(self) -> tuple[int, ...]:
@@ -139,12 +158,16 @@ class RegularizedEvolution(base.Strategy):
             return
         self._population.append((tuple(proposal.choices), float(reward)))
         while len(self._population) > self.population_size:
-            self._population.popleft()
+            if self.removal == "oldest":
+                self._population.popleft()
+            else:  # the lowest reward; the oldest of them on a tie
+                worst = min(range(len(self._population)), key=lambda i: self._population[i][1])
+                del self._population[worst]
 
     # -- state ------------------------------------------------------------
     @property
     def population(self) -> list[tuple[tuple[int, ...], float]]:
-        """The living members, oldest first."""
+        """The living members (choices, reward), oldest first."""
         return list(self._population)
 
     def _get_algorithm_state(self) -> dict[str, Any]:

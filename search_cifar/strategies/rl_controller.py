@@ -78,6 +78,7 @@ ALGORITHMS = ("reinforce", "ppo")
 #: Flattening factors of the policy tried in turn when seeking a novel proposal.
 NOVELTY_FLATTEN = tuple(2.0 ** k for k in range(11))
 REWARD_TRANSFORMS = ("identity", "cube")
+ADVANTAGES = ("baseline", "rank")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,6 +108,14 @@ class RLConfig:
             0: take the policy's draw as is (the papers') [ours].
         failure_reward: raw reward given to failed trials (None: a failed
             trial is counted but not learned from).
+        advantage: "baseline": reward - the EMA baseline (optionally over the
+            rewards' std, ``normalize_advantages``); "rank": the reward's
+            centred rank within its batch of ``batch_size`` (>= 2), from -1
+            (worst) to 1 (best), whatever the rewards' scale [ours].
+        priority_queue_size: K > 0 keeps the K best architectures told so far
+            and adds maximum likelihood on them to every update (priority
+            queue training, Abolafia et al. 2018); 0: off.
+        priority_queue_weight: the weight of that term.
     """
 
     algorithm: str = "reinforce"
@@ -124,6 +133,9 @@ class RLConfig:
     normalize_advantages: bool = True
     max_resamples: int = 20
     failure_reward: float | None = None
+    advantage: str = "baseline"
+    priority_queue_size: int = 0
+    priority_queue_weight: float = 1.0
 
     def __post_init__(self):
         _check_config(self)
@@ -141,6 +153,8 @@ def _check_config(c: RLConfig) -> None:
     if c.reward_transform not in REWARD_TRANSFORMS:
         raise ValueError(
             f"unknown reward_transform {c.reward_transform!r}; known: {list(REWARD_TRANSFORMS)}")
+    if c.advantage not in ADVANTAGES:
+        raise ValueError(f"unknown advantage {c.advantage!r}; known: {list(ADVANTAGES)}")
 
     def positive_int(name):
         value = getattr(c, name)
@@ -176,9 +190,14 @@ def _check_config(c: RLConfig) -> None:
     real("failure_reward", allow_none=True)
     if not isinstance(c.normalize_advantages, (bool, np.bool_)):
         raise ValueError(f"normalize_advantages must be a bool, got {c.normalize_advantages!r}")
-    if (isinstance(c.max_resamples, bool) or not isinstance(c.max_resamples, (int, np.integer))
-            or c.max_resamples < 0):
-        raise ValueError(f"max_resamples must be an int >= 0, got {c.max_resamples!r}")
+    for name in ("max_resamples", "priority_queue_size"):
+        value = getattr(c, name)
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+    real("priority_queue_weight", 0.0)
+    if c.advantage == "rank" and c.batch_size < 2:
+        raise ValueError(f"advantage='rank' ranks rewards within a batch: batch_size must be "
+                         f">= 2, got {c.batch_size!r}")
 
 
 # [ours], every field: see the module docstring. units = 100 is NASNet's
@@ -203,6 +222,11 @@ PRESETS: dict[str, RLConfig] = {
                      entropy_weight=1e-4, baseline_decay=0.99, tanh_constant=1.10,
                      batch_size=1, normalize_advantages=False, max_resamples=0),
 }
+
+
+#: Options added after states were first saved, with the value that means "off".
+_LATER_OPTIONS = {"advantage": "baseline", "priority_queue_size": 0,
+                  "priority_queue_weight": 1.0}
 
 
 class _FromPreset:
@@ -236,7 +260,9 @@ class RLStrategy(Strategy):
                  ppo_clip: Any = FROM_PRESET, temperature: Any = FROM_PRESET,
                  tanh_constant: Any = FROM_PRESET, grad_clip_norm: Any = FROM_PRESET,
                  normalize_advantages: Any = FROM_PRESET, max_resamples: Any = FROM_PRESET,
-                 failure_reward: Any = FROM_PRESET):
+                 failure_reward: Any = FROM_PRESET, advantage: Any = FROM_PRESET,
+                 priority_queue_size: Any = FROM_PRESET,
+                 priority_queue_weight: Any = FROM_PRESET):
         super().__init__(space, seed=seed)
         if not isinstance(preset, str) or preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; known: {sorted(PRESETS)}")
@@ -246,7 +272,9 @@ class RLStrategy(Strategy):
             reward_transform=reward_transform, batch_size=batch_size, ppo_epochs=ppo_epochs,
             ppo_clip=ppo_clip, temperature=temperature, tanh_constant=tanh_constant,
             grad_clip_norm=grad_clip_norm, normalize_advantages=normalize_advantages,
-            max_resamples=max_resamples, failure_reward=failure_reward).items()
+            max_resamples=max_resamples, failure_reward=failure_reward, advantage=advantage,
+            priority_queue_size=priority_queue_size,
+            priority_queue_weight=priority_queue_weight).items()
             if v is not FROM_PRESET}
         self.preset = preset
         self.config: RLConfig = dataclasses.replace(PRESETS[preset], **overrides)
@@ -267,8 +295,11 @@ class RLStrategy(Strategy):
         # Outstanding proposals' log-probabilities at ask time (PPO's old policy).
         self._asked_log_prob: dict[int, float] = {}
         self._asked: set[tuple[int, ...]] = set()
-        # Told, not yet learned from: (choices, advantage, old log-prob).
+        # Told, not yet learned from: (choices, advantage, old log-prob); with
+        # advantage="rank", the transformed reward in place of the advantage.
         self._buffer: list[tuple[tuple[int, ...], float, float]] = []
+        # The best architectures told so far, best first: (choices, transformed reward).
+        self._queue: list[tuple[tuple[int, ...], float]] = []
 
     # -- the algorithm ------------------------------------------------------
     def _propose(self) -> tuple[int, ...]:
@@ -310,12 +341,38 @@ class RLStrategy(Strategy):
             reward = self.config.failure_reward
         if old_log_prob is None:  # cannot happen for a proposal this strategy asked
             raise ValueError(f"no ask-time log-probability for proposal {proposal.id}")
-        advantage = self._advantage(self._transform(reward))
+        reward = self._transform(reward)
+        self._remember(tuple(proposal.choices), reward)
+        advantage = self._advantage(reward)
+        if self.config.advantage == "rank":
+            advantage = reward  # ranked within the batch when it is full
         if advantage is None:
             return
         self._buffer.append((tuple(proposal.choices), advantage, old_log_prob))
         if len(self._buffer) >= self.config.batch_size:
             self._update()
+
+    def _remember(self, choices: tuple[int, ...], reward: float) -> None:
+        """Keeps ``choices`` in the priority queue if it is among the K best told so far."""
+        size = self.config.priority_queue_size
+        if size == 0 or any(c == choices for c, _ in self._queue):
+            return
+        self._queue.append((choices, reward))
+        # Best first; of equal rewards, the earlier told stays ahead (a stable sort).
+        self._queue.sort(key=lambda cr: -cr[1])
+        del self._queue[size:]
+
+    @staticmethod
+    def _ranks(rewards: list[float]) -> list[float]:
+        """Centred ranks in [-1, 1] (ties share the mean of their ranks)."""
+        order = np.argsort(rewards, kind="stable")
+        ranks = np.empty(len(rewards))
+        ranks[order] = np.arange(len(rewards), dtype=np.float64)
+        values = np.asarray(rewards)
+        for value in np.unique(values):
+            tied = values == value
+            ranks[tied] = ranks[tied].mean()
+        return list(2.0 * ranks / (len(rewards) - 1) - 1.0)
 
     def _transform(self, reward: float) -> float:
         return reward ** 3 if self.config.reward_transform == "cube" else reward
@@ -348,17 +405,18 @@ class RLStrategy(Strategy):
         c = self.config
         choices = [b[0] for b in self._buffer]
         advantages = [b[1] for b in self._buffer]
+        if c.advantage == "rank":
+            advantages = self._ranks(advantages)
         old = [b[2] for b in self._buffer] if c.algorithm == "ppo" else None
         steps = c.ppo_epochs if c.algorithm == "ppo" else 1
+        best = [choices for choices, _ in self._queue]
         for epoch in range(steps):
-            loss, grads = self._controller.loss_and_grads(
+            loss, entropy, grads = self._controller.update_terms(
                 choices, advantages, entropy_weight=c.entropy_weight, old_log_probs=old,
-                clip=c.ppo_clip)
+                clip=c.ppo_clip, ml_choices=best, ml_weight=c.priority_queue_weight)
             if epoch == 0:
-                _, entropy = self._controller.log_probs_and_entropy(choices)
                 # Logging only (diagnostics()); not part of the state.
-                self._last_update = {"loss": float(loss),
-                                     "entropy": float(np.mean(entropy))}
+                self._last_update = {"loss": loss, "entropy": entropy}
             self._optimizer.apply(self._controller.weights,
                                   clip_by_global_norm(grads, c.grad_clip_norm))
         self._buffer = []
@@ -395,7 +453,13 @@ class RLStrategy(Strategy):
 
     # -- state ----------------------------------------------------------------
     def _options(self) -> dict[str, Any]:
-        return {"preset": self.preset, **dataclasses.asdict(self.config)}
+        options = {"preset": self.preset, **dataclasses.asdict(self.config)}
+        # Options added later are left out where they are off, so that states saved
+        # before they existed (which had them off) still resume.
+        for name, off in _LATER_OPTIONS.items():
+            if options[name] == off:
+                del options[name]
+        return options
 
     def _get_algorithm_state(self) -> dict[str, Any]:
         return {
@@ -411,6 +475,7 @@ class RLStrategy(Strategy):
             "asked_log_prob": [[i, lp] for i, lp in sorted(self._asked_log_prob.items())],
             "asked": [list(c) for c in sorted(self._asked)],
             "buffer": [[list(ch), adv, lp] for ch, adv, lp in self._buffer],
+            "queue": [[list(ch), r] for ch, r in self._queue],
         }
 
     def _set_algorithm_state(self, state: dict[str, Any]) -> None:
@@ -425,6 +490,10 @@ class RLStrategy(Strategy):
         asked = {tuple(int(x) for x in c) for c in state["asked"]}
         buffer = [(tuple(int(x) for x in ch), float(adv), float(lp))
                   for ch, adv, lp in state["buffer"]]
+        queue = [(tuple(int(x) for x in ch), float(r)) for ch, r in state.get("queue", [])]
+        if len(queue) > self.config.priority_queue_size:
+            raise ValueError(f"rl state has {len(queue)} architectures in its priority queue, "
+                             f"more than priority_queue_size={self.config.priority_queue_size}")
         self._rng = rng
         self._controller.weights = controller_weights
         self._optimizer.step, self._optimizer.m, self._optimizer.v = adam
@@ -436,3 +505,4 @@ class RLStrategy(Strategy):
         self._asked_log_prob = asked_log_prob
         self._asked = asked
         self._buffer = buffer
+        self._queue = queue

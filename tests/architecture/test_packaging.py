@@ -26,6 +26,27 @@ def _pyproject() -> dict:
         return tomllib.load(f)
 
 
+def _pins(name: str) -> dict[str, str]:
+    """``package -> version`` of the ``==`` pins of a requirements file."""
+    pins = {}
+    with open(os.path.join(ROOT, name)) as f:
+        for line in f:
+            line = line.split("#")[0].strip()
+            if "==" in line:
+                package, version = line.split("==")
+                pins[package.split("[")[0].strip().lower()] = version.strip()
+    return pins
+
+
+def test_pytorch_is_only_in_the_optional_extra():
+    """Issue 14: the default install leaves PyTorch out (the GP sampler's extra has it)."""
+    assert "torch" not in _pins("requirements.txt")
+    assert set(_pins("requirements-gp.txt")) == {"torch"}
+    extras = _pyproject()["project"]["optional-dependencies"]
+    assert not any("torch" in d for d in _pyproject()["project"]["dependencies"])
+    assert [d for d in extras["bayesian-gp"] if d.startswith("torch")]
+
+
 def test_every_binary_has_a_console_script_and_every_script_a_run_function():
     scripts = _pyproject()["project"]["scripts"]
     binaries = set()

@@ -266,6 +266,69 @@ def test_every_preset_runs(preset):
     assert s.num_updates >= 1
 
 
+def test_the_priority_queue_keeps_the_k_best_distinct_architectures():
+    s = _make((4, 4), priority_queue_size=3, max_resamples=0, seed=2)
+    told = []
+    for reward in (0.1, 0.9, 0.4, 0.8, 0.2, 0.95):
+        p = s.ask()
+        s.tell(p, reward)
+        told.append((p.choices, reward))
+    best = sorted({c: r for c, r in reversed(told)}.items(), key=lambda cr: -cr[1])[:3]
+    assert s._queue == best
+    state = json.loads(json.dumps(s.get_state()))
+    assert state["algorithm"]["queue"] == [[list(c), r] for c, r in best]
+
+
+def test_maximum_likelihood_on_the_queue_raises_its_probability():
+    c = Controller((3, 3), units=16, rng=np.random.default_rng(0))
+    best = [(2, 1), (2, 2)]
+    before = c.log_probs_and_entropy(best)[0]
+    loss, entropy, grads = c.update_terms([(0, 0)], [0.0], entropy_weight=0.0,
+                                          ml_choices=best, ml_weight=1.0)
+    assert loss == pytest.approx(-float(np.mean(before)), rel=1e-5)
+    assert entropy == pytest.approx(float(c.log_probs_and_entropy([(0, 0)])[1][0]), rel=1e-5)
+    _sgd_step(c, grads, lr=0.1)
+    assert np.all(c.log_probs_and_entropy(best)[0] > before)
+    # Weight 0: the queue rows change nothing.
+    _, plain = c.loss_and_grads([(0, 0)], [0.5], entropy_weight=0.0)
+    _, _, weighted = c.update_terms([(0, 0)], [0.5], entropy_weight=0.0, ml_choices=best,
+                                    ml_weight=0.0)
+    for a, b in zip(plain, weighted):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_rank_advantages_are_centred_ranks_within_the_batch():
+    assert rl_controller.RLStrategy._ranks([0.3, 0.1, 0.9]) == [0.0, -1.0, 1.0]
+    assert rl_controller.RLStrategy._ranks([0.5, 0.2, 0.5, 0.1]) == pytest.approx(
+        [2 / 3, -1 / 3, 2 / 3, -1.0])  # the tied pair shares ranks 2 and 3
+    s = _make((3, 3), advantage="rank", batch_size=4)
+    for reward in (0.2, 0.6, 0.4):
+        s.tell(s.ask(), reward)
+    # Rewards wait for their batch (even the first: a rank needs no baseline).
+    assert [b[1] for b in s._buffer] == [0.2, 0.6, 0.4] and s.num_updates == 0
+    s.tell(s.ask(), 100.0)  # the scale of a reward does not matter, only its rank
+    assert s.num_updates == 1 and s._buffer == []
+
+
+def test_options_added_later_are_saved_only_when_on():
+    options = _make((3, 3)).get_state()["options"]
+    assert not {"advantage", "priority_queue_size", "priority_queue_weight"} & set(options)
+    on = _make((3, 3), priority_queue_size=4, advantage="rank", batch_size=2)
+    assert {"advantage": "rank", "priority_queue_size": 4}.items() <= on.get_state()[
+        "options"].items()
+
+
+def test_a_state_with_a_longer_priority_queue_is_refused():
+    s = _make((3, 3), priority_queue_size=2)
+    for reward in (0.1, 0.2, 0.3):
+        s.tell(s.ask(), reward)
+    state = json.loads(json.dumps(s.get_state()))
+    state["algorithm"]["queue"].append([[0, 0], 0.0])
+    with pytest.raises(ValueError, match="3 architectures in its priority queue, more than "
+                                         "priority_queue_size=2"):
+        _make((3, 3), priority_queue_size=2).set_state(state)
+
+
 # -- the strategy: state ---------------------------------------------------------
 def _drive(s, steps, rng, outstanding=3):
     """Asks ahead (``outstanding`` at a time), tells in a shuffled order, some failures."""
@@ -285,7 +348,8 @@ def _drive(s, steps, rng, outstanding=3):
     dict(),
     dict(algorithm="ppo", batch_size=4, ppo_epochs=3),
     dict(preset="enas", units=16),
-], ids=["default", "ppo", "enas"])
+    dict(algorithm="ppo", batch_size=3, advantage="rank", priority_queue_size=4),
+], ids=["default", "ppo", "enas", "ppo-rank-queue"])
 def test_resume_from_json_state_continues_exactly(options):
     num_choices = (3, 4, 2, 5)
     full = _make(num_choices, seed=7, **options)
@@ -369,6 +433,11 @@ def test_malformed_state_is_refused_and_leaves_the_strategy_unchanged():
     (dict(failure_reward="zero"), "failure_reward must be a number, got 'zero'"),
     (dict(normalize_advantages="yes"), "normalize_advantages must be a bool, got 'yes'"),
     (dict(max_resamples=-1), "max_resamples must be an int >= 0, got -1"),
+    (dict(advantage="gae"), "unknown advantage 'gae'; known: \\['baseline', 'rank'\\]"),
+    (dict(advantage="rank", batch_size=1), "batch_size must be >= 2, got 1"),
+    (dict(priority_queue_size=-1), "priority_queue_size must be an int >= 0, got -1"),
+    (dict(priority_queue_size=2.0), "priority_queue_size must be an int >= 0, got 2.0"),
+    (dict(priority_queue_weight=-0.5), "priority_queue_weight must be .*got -0.5"),
 ])
 def test_bad_options_raise_value_errors_naming_the_value(options, message):
     with pytest.raises(ValueError, match=message):

@@ -9,6 +9,7 @@ bad input with a clear ValueError.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
@@ -34,10 +35,17 @@ def _supports(name: str, space_name: str) -> bool:
 
 # Variants that the conformance test covers beside each strategy's defaults.
 # The GP sampler refits a GP on every ask (seconds each here): slow suite.
-VARIANTS = {"bayesian_gp": ("bayesian", {"sampler": "gp", "n_startup_trials": 5})}
+VARIANTS = {"bayesian_gp": ("bayesian", {"sampler": "gp", "n_startup_trials": 5}),
+            "evolution_non_aging": ("evolution", {**OPTIONS["evolution"], "removal": "worst"})}
+SLOW_VARIANTS = {"bayesian_gp"}
+
+# PyTorch is an optional extra (requirements-gp.txt; CI installs it): without it the GP
+# sampler cannot run, which test_bayesian_gp_without_torch_is_a_clear_error checks.
+HAVE_TORCH = importlib.util.find_spec("torch") is not None
+NEEDS_TORCH = pytest.mark.skipif(not HAVE_TORCH, reason="PyTorch (make setup-gp) not installed")
 
 CASES = [pytest.param(name, space_name, id=f"{name}-{space_name}",
-                      marks=[pytest.mark.slow] if name in VARIANTS else [])
+                      marks=[pytest.mark.slow, NEEDS_TORCH] if name in SLOW_VARIANTS else [])
          for name in [*strategies.names(), *VARIANTS] for space_name in SPACES
          if _supports(name, space_name)]
 
@@ -250,6 +258,7 @@ def test_bayesian_option_errors(options, message):
         strategies.make("bayesian", CategoricalSpace((3, 3)), **options)
 
 
+@NEEDS_TORCH
 def test_bayesian_gp_sampler_proposes_after_its_startup_trials():
     space = CategoricalSpace((3, 3, 3))
     s = strategies.make("bayesian", space, seed=0, sampler="gp", n_startup_trials=2)
@@ -264,8 +273,10 @@ def test_bayesian_gp_without_torch_is_a_clear_error(monkeypatch):
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "torch" else real_find_spec(name, *a))
-    with pytest.raises(ValueError, match="needs PyTorch"):
+    with pytest.raises(ValueError, match=r"needs PyTorch .* not installed: make setup-gp "
+                                         r"\(or: pip install -r requirements-gp.txt"):
         strategies.make("bayesian", CategoricalSpace((3, 3, 3)), sampler="gp")
+    strategies.make("bayesian", CategoricalSpace((3, 3, 3)))  # TPE, the default, needs none
 
 
 @pytest.mark.parametrize("options, message", [
