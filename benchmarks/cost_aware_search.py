@@ -43,42 +43,22 @@ import json
 import math
 import os
 import random
-import resource
-import subprocess
 import sys
-import time
 from typing import Any, Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from benchmarks import search_runs  # noqa: E402
 from nasnet import cost as cost_lib  # noqa: E402
 from search_cifar import pareto, reward, trial_store  # noqa: E402
 from search_cifar.trial_store import Trial  # noqa: E402
 
-SEARCH = os.path.join(ROOT, "search_cifar", "search.py")
 #: search name -> the reward overrides (the target is added).
 REWARDS = {"unconstrained": {"reward.kind": "accuracy"},
            "soft": {"reward.kind": "soft"},
            "hard": {"reward.kind": "hard"}}
-
-
-def run_command(args: Sequence[str], log_path: str) -> dict[str, Any]:
-    """``python search.py ARGS``; its wall and CPU seconds (user + system, children included)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    with open(log_path, "w", encoding="utf-8") as log:
-        code = subprocess.run([sys.executable, SEARCH, *args], cwd=ROOT, stdout=log,
-                              stderr=subprocess.STDOUT, check=False).returncode
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if code != 0:
-        with open(log_path, encoding="utf-8") as f:
-            tail = f.read()[-3000:]
-        raise RuntimeError(f"search.py {' '.join(args)} exited {code}:\n{tail}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"wall_seconds": wall, "cpu_seconds": cpu, "log": log_path}
 
 
 def measure(trials: Sequence[Trial], target: float, budget: int) -> dict[str, Any]:
@@ -185,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         workdir = os.path.join(out_dir, name)
         print(f"search {name!r}: {experiment}, {budget} children ...", flush=True)
         settings = {**overrides, "reward.target_mult_adds": args.target_mult_adds}
-        command = run_command([f"--experiment={experiment}", f"--workdir={workdir}",
+        command = search_runs.run_search([f"--experiment={experiment}", f"--workdir={workdir}",
                                f"--budget={budget}", "--workers=0", *extra,
                                *(f"--config_override={k}={v}" for k, v in settings.items())],
                               os.path.join(out_dir, f"{name}.log"))

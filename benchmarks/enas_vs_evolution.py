@@ -55,9 +55,7 @@ import argparse
 import dataclasses
 import json
 import os
-import resource
 import statistics
-import subprocess
 import sys
 import time
 from typing import Any, Sequence
@@ -66,13 +64,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from benchmarks import search_runs  # noqa: E402
 from nasnet import io_utils, known_genotypes  # noqa: E402
 from nasnet.genotype import Genotype  # noqa: E402
 from search_cifar import child_config  # noqa: E402
 from search_cifar.strategies.base import new_rng, random_choices  # noqa: E402
 from search_cifar.weight_sharing import config as ws_config  # noqa: E402
 
-SEARCH = os.path.join(ROOT, "search_cifar", "search.py")
 #: The projected searches: their child presets, children and epochs (search_cifar/experiments.py).
 PROJECTED = {"small_cifar10": ("small", 200, 5), "nasnet_cifar10": ("nasnet_search", 20_000, 20)}
 GOAL_ACCURACY_GAP = 0.01
@@ -97,23 +95,6 @@ TINY_EVOLUTION = ["--budget=3", "--config_override=strategy_options.population_s
 
 
 # -- 1. the searches ----------------------------------------------------------------------
-def run_command(args: Sequence[str], log_path: str) -> dict[str, Any]:
-    """``python search.py ARGS``; its wall and CPU seconds (user + system, children included)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    with open(log_path, "w", encoding="utf-8") as log:
-        code = subprocess.run([sys.executable, SEARCH, *args], cwd=ROOT, stdout=log,
-                              stderr=subprocess.STDOUT, check=False).returncode
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if code != 0:
-        with open(log_path, encoding="utf-8") as f:
-            tail = f.read()[-3000:]
-        raise RuntimeError(f"search.py {' '.join(args)} exited {code}:\n{tail}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"wall_seconds": wall, "cpu_seconds": cpu, "log": log_path}
-
-
 def _read(path: str) -> dict[str, Any]:
     with open(path, encoding="utf-8") as f:
         return json.load(f)
@@ -129,7 +110,7 @@ def run_searches(out_dir: str, tiny: bool) -> dict[str, Any]:
                       for k, v in {**TINY_ENAS, **child}.items()]
         evolution_args += TINY_EVOLUTION
     print("running the ENAS quickstart ...", flush=True)
-    enas = run_command(enas_args, os.path.join(out_dir, "enas.log"))
+    enas = search_runs.run_search(enas_args, os.path.join(out_dir, "enas.log"))
     summary = _read(os.path.join(enas_dir, "report", "summary.json"))
     enas.update(workdir=enas_dir, search_cpu_seconds=summary["cpu_seconds"],
                 retrain_cpu_seconds=(summary["retrain"] or {}).get("cpu_seconds"),
@@ -137,7 +118,7 @@ def run_searches(out_dir: str, tiny: bool) -> dict[str, Any]:
                 supernet_accuracy=summary["best"]["accuracy"],
                 genotype=Genotype.load(os.path.join(enas_dir, "report", "best_genotype.json")))
     print(f"  {enas['cpu_seconds']:.0f} CPU-s; running the evolution quickstart ...", flush=True)
-    evolution = run_command(evolution_args, os.path.join(out_dir, "evolution.log"))
+    evolution = search_runs.run_search(evolution_args, os.path.join(out_dir, "evolution.log"))
     summary = _read(os.path.join(evolution_dir, "report", "summary.json"))
     evolution.update(workdir=evolution_dir, children=summary["num_evaluated"],
                      search_reward=summary["best_reward"],

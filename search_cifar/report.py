@@ -144,7 +144,8 @@ def summarize(trials: Sequence[Trial], num_random: int | None = None) -> dict[st
 
 
 def format_duration(seconds: float) -> str:
-    seconds = int(round(seconds))
+    """``42s``, ``3m07s``, ``1h02m`` (a negative estimate reads as ``0s``)."""
+    seconds = max(0, int(round(seconds)))
     if seconds < 60:
         return f"{seconds}s"
     if seconds < 3600:

@@ -30,15 +30,7 @@ import tensorflow as tf
 
 from search_cifar import report
 
-
-def format_duration(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m{secs:02d}s"
-
+format_duration = report.format_duration  # one format for every progress line
 
 #: ``strategy.diagnostics()`` as finite floats: the trial search's reading of the hook.
 diagnostics = report.strategy_diagnostics
