@@ -16,6 +16,22 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 SEARCH = os.path.join(ROOT, "search_cifar", "search.py")
 
 
+def call(*args) -> int:
+    """``search.main`` in this process with ``args`` as its flags, as ``search.run``
+    (``nasnet.cli.run``) calls it: the exit code, flags reset afterwards."""
+    from absl import flags  # noqa: PLC0415 -- here: only the in-process tests need them
+
+    from nasnet import cli  # noqa: PLC0415
+    from search_cifar import search  # noqa: PLC0415
+
+    flags.FLAGS.unparse_flags()
+    argv = flags.FLAGS(["search", *args])
+    try:
+        return cli.call(search.main, argv, "search")
+    finally:
+        flags.FLAGS.unparse_flags()
+
+
 def env() -> dict[str, str]:
     e = dict(os.environ)
     e["TF_CPP_MIN_LOG_LEVEL"] = "2"

@@ -11,7 +11,6 @@ import sys
 import pytest
 from absl import flags
 
-from nasnet import cli
 from search_cifar import experiments, search, strategies
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -20,14 +19,7 @@ import binary_helpers  # noqa: E402
 FLAGS = flags.FLAGS
 
 
-def call(*args):
-    """``search.main`` in this process, as ``search.run`` (``nasnet.cli.run``) calls it."""
-    FLAGS.unparse_flags()
-    argv = FLAGS(["search", *args])
-    try:
-        return cli.call(search.main, argv, "search")
-    finally:
-        FLAGS.unparse_flags()
+call = binary_helpers.call
 
 
 @pytest.mark.parametrize("args,message", [

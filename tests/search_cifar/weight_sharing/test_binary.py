@@ -10,11 +10,8 @@ import sys
 import time
 
 import pytest
-from absl import flags
 
-from nasnet import cli
 from nasnet.genotype import Genotype
-from search_cifar import search
 from search_cifar.weight_sharing import command
 from search_cifar.weight_sharing import config as config_lib
 
@@ -23,17 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import binary_helpers  # noqa: E402
 import ws_helpers  # noqa: E402
 
-FLAGS = flags.FLAGS
-
-
-def call(*args):
-    """``search.main`` in this process, as ``search.run`` (``nasnet.cli.run``) calls it."""
-    FLAGS.unparse_flags()
-    argv = FLAGS(["search", *args])
-    try:
-        return cli.call(search.main, argv, "search")
-    finally:
-        FLAGS.unparse_flags()
+call = binary_helpers.call
 
 
 @pytest.mark.parametrize("args, message", [
