@@ -90,7 +90,7 @@ OBJECTIVES = ("interaction_6x5", "nasnet_b3_5ops", "nas_bench_graph_cora",
 #: regret at this budget, on every objective.
 GOAL_BUDGET = 150
 GOAL_RATIO = 1.25
-RESULT_FORMAT = 1
+RESULT_FORMAT = 2  # 2: records carry the strategy's resolved options
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,8 +134,25 @@ def result_path(results_dir: str, objective: str, label: str, seed: int) -> str:
     return os.path.join(results_dir, objective, label, f"seed{seed:03d}.json")
 
 
-def read_result(path: str, row: Row, max_budget: int) -> dict[str, Any] | None:
-    """The saved search at ``path`` when it matches ``row`` and reaches ``max_budget``."""
+_RESOLVED: dict[tuple[str, Row], Any] = {}
+
+
+def resolved_options(objective_name: str, row: Row) -> Any:
+    """Every option the strategy of ``row`` runs with on ``objective_name``, defaults and
+    presets resolved (its saved state's ``options``, as JSON): a saved search is reused
+    only while they are unchanged, so a changed default reruns it."""
+    key = (objective_name, row)
+    if key not in _RESOLVED:
+        space = _objective(objective_name, 0).space
+        state = strategies.make(row.strategy, space, seed=0, **row.options_dict).get_state()
+        _RESOLVED[key] = json.loads(json.dumps(state["options"]))
+    return _RESOLVED[key]
+
+
+def read_result(path: str, objective_name: str, row: Row,
+                max_budget: int) -> dict[str, Any] | None:
+    """The saved search at ``path`` when it matches ``row``, its strategy's resolved options
+    on ``objective_name`` are unchanged, and it reaches ``max_budget``."""
     try:
         with open(path, encoding="utf-8") as f:
             record = json.load(f)
@@ -145,6 +162,8 @@ def read_result(path: str, row: Row, max_budget: int) -> dict[str, Any] | None:
             and record.get("strategy") == row.strategy
             and record.get("options") == json.loads(json.dumps(row.options_dict))
             and len(record.get("regret", [])) >= max_budget):
+        return None
+    if record.get("resolved_options") != resolved_options(objective_name, row):
         return None
     return record
 
@@ -171,7 +190,8 @@ def run_search(objective_name: str, row: Row, seed: int, max_budget: int) -> dic
     curve = objectives.run_one(row.strategy, objective, seed, max_budget, row.options_dict)
     cpu = time.process_time() - cpu
     return {"format": RESULT_FORMAT, "objective": objective_name, "label": row.label,
-            "strategy": row.strategy, "options": row.options_dict, "seed": seed,
+            "strategy": row.strategy, "options": row.options_dict,
+            "resolved_options": resolved_options(objective_name, row), "seed": seed,
             "max_budget": max_budget, "cpu_s": cpu,
             "num_evaluated": curve["num_evaluated"], "num_proposed": curve["num_proposed"],
             "regret": curve["regret"].tolist(), "top": curve["top"].tolist()}
@@ -191,7 +211,7 @@ def collect(tasks: list[tuple[str, Row, int, int]], results_dir: str | None, job
         objective_name, row, seed, max_budget = task
         if results_dir is not None:
             saved = read_result(result_path(results_dir, objective_name, row.label, seed),
-                                row, max_budget)
+                                objective_name, row, max_budget)
             if saved is not None:
                 records[(objective_name, row.label, seed)] = saved
                 continue

@@ -60,6 +60,16 @@ def test_a_results_directory_resumes_and_worker_processes_give_the_same_numbers(
     assert "3 of 4 searches read from" in out and "[1/1] random on interaction_6x5 seed 1" in out
     assert again["results"] == first["results"]
     assert os.stat(results / "interaction_6x5/evolution/seed000.json").st_mtime_ns == stamp
+    # A saved search whose strategy then resolved its options otherwise (a changed
+    # default, a changed preset) is run again.
+    saved = results / "interaction_6x5/evolution/seed000.json"
+    record = json.loads(saved.read_text())
+    record["resolved_options"]["population_size"] = 999
+    saved.write_text(json.dumps(record))
+    search_strategies.main(args)
+    out = capsys.readouterr().out
+    assert "3 of 4 searches read from" in out and "[1/1] evolution on interaction_6x5 seed 0" in out
+    assert json.loads(saved.read_text())["resolved_options"]["population_size"] != 999
     # Other options for the same label: the saved searches do not match, they run again.
     other = search_strategies.main([*args, "--strategies", "random", "--variant",
                                     'evolution=evolution:{"population_size": 4, '
