@@ -154,11 +154,12 @@ def test_clip_by_global_norm():
 
 # -- the strategy: learning ------------------------------------------------------
 @pytest.mark.parametrize("options", [
-    dict(algorithm="reinforce"),
-    dict(algorithm="reinforce", batch_size=4, learning_rate=0.03),
+    dict(),
+    dict(preset="reinforce"),
+    dict(preset="reinforce", batch_size=4, learning_rate=0.03),
     dict(algorithm="ppo", batch_size=4, ppo_epochs=4, learning_rate=0.02),
     dict(preset="nas_rl", learning_rate=0.01, units=16),
-], ids=["reinforce", "reinforce-batched", "ppo", "nas_rl-cube"])
+], ids=["default-ppo", "reinforce", "reinforce-batched", "ppo", "nas_rl-cube"])
 def test_a_reward_only_the_first_choice_earns_raises_its_probability(options):
     # On-policy draws (max_resamples=0): novelty seeking would exhaust 9 points.
     s = _make((3, 3), seed=1, max_resamples=0, **options)
@@ -174,7 +175,8 @@ def test_a_reward_only_the_first_choice_earns_raises_its_probability(options):
 
 
 def test_baseline_is_updated_after_the_advantage_and_uses_the_transformed_reward():
-    s = _make((3, 3), baseline_decay=0.5, reward_transform="cube", normalize_advantages=False)
+    s = _make((3, 3), preset="reinforce", baseline_decay=0.5, reward_transform="cube",
+              normalize_advantages=False)  # an update on every tell
     p = s.ask()
     assert s.baseline is None
     s.tell(p, 0.5)
@@ -201,11 +203,11 @@ def test_advantage_is_reward_minus_baseline_before_the_update():
 
 
 def test_failed_trials_are_counted_and_skipped_or_penalised():
-    s = _make((3, 3))
+    s = _make((3, 3), preset="reinforce")  # an update on every tell
     for reward in (0.5, None, 0.7, float("nan")):
         s.tell(s.ask(), reward)
     assert s.num_failed == 2 and s.num_updates == 1
-    s = _make((3, 3), failure_reward=0.0)
+    s = _make((3, 3), preset="reinforce", failure_reward=0.0)
     for reward in (0.5, None, 0.7):
         s.tell(s.ask(), reward)
     assert s.num_failed == 1 and s.num_updates == 2
@@ -458,7 +460,8 @@ def test_options_accept_numpy_scalars_and_stay_json_serialisable():
 def test_diagnostics_report_the_last_update_for_tensorboard():
     s = strategies.make("rl", CategoricalSpace((3, 3)), seed=0)
     assert s.diagnostics() == {"updates": 0.0}
-    for _ in range(3):
+    # The default's first update: one PPO batch (the first reward only starts the baseline).
+    for _ in range(s.config.batch_size + 1):
         p = s.ask()
         s.tell(p, float(p.choices[0] == 0))
     d = s.diagnostics()
