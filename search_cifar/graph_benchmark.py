@@ -202,6 +202,12 @@ class NasBenchGraphObjective:
         self._valid = np.array([table[int(h)]["valid_perf"] if int(h) in table else np.nan
                                 for h in ids])
         self._distinct_test = np.sort([entry["perf"] for entry in table.values()])
+        # The package's measured costs: latency in seconds (stored here in ms) and
+        # parameters in millions (stored as counts).
+        self._latency_ms = np.array([table[int(h)]["latency"] * 1e3 if int(h) in table
+                                     else np.nan for h in ids])
+        self._parameters = np.array([table[int(h)]["para"] * 1e6 if int(h) in table
+                                     else np.nan for h in ids])
         self.num_architectures = len(table)
 
     def _row(self, choices: Sequence[int]) -> int:
@@ -218,6 +224,23 @@ class NasBenchGraphObjective:
     def reward(self, choices: Sequence[int]) -> float:
         """The measured validation accuracy (what a search observes)."""
         return float(self._valid[self._row(choices)])
+
+    def latency_ms(self, choices: Sequence[int]) -> float:
+        """The table's measured inference latency, in milliseconds."""
+        return float(self._latency_ms[self._row(choices)])
+
+    def parameters(self, choices: Sequence[int]) -> float:
+        """The table's parameter count."""
+        return float(self._parameters[self._row(choices)])
+
+    def table(self) -> dict[str, np.ndarray]:
+        """Every distinct architecture of the table (one row per canonical network):
+        ``{"test", "valid", "latency_ms", "parameters"}`` arrays of equal length; the
+        ground truth that a search's Pareto front is compared with."""
+        _, first = np.unique(_canonical_ids(), return_index=True)
+        rows = first[~np.isnan(self._test[first])]
+        return {"test": self._test[rows], "valid": self._valid[rows],
+                "latency_ms": self._latency_ms[rows], "parameters": self._parameters[rows]}
 
     def evaluate(self, choices: Sequence[int], report: Report | None = None) -> Result:
         del report  # one-shot: the light tables have no per-epoch history

@@ -88,6 +88,20 @@ def front(trials: Sequence[Trial], axis: Axis) -> list[Trial]:
     return out
 
 
+def hypervolume(points: Sequence[tuple[float, float]], reference: tuple[float, float]) -> float:
+    """The area dominated by ``(cost, accuracy)`` points (lower cost and higher accuracy
+    are better) and bounded by ``reference = (worst cost, worst accuracy)``: the usual
+    measure of how close a front is to the true one (Zitzler & Thiele 1998); points
+    outside the reference box add nothing. One sort and one scan, as ``front``."""
+    ref_cost, ref_accuracy = (float(v) for v in reference)
+    area, best = 0.0, ref_accuracy
+    for cost, accuracy in sorted((float(c), float(a)) for c, a in points):
+        if cost < ref_cost and accuracy > best:
+            area += (ref_cost - cost) * (accuracy - best)
+            best = accuracy
+    return area
+
+
 def near_target(trials: Sequence[Trial], axis: Axis, band: float = TARGET_BAND) -> list[Trial]:
     """The trials whose cost is within ``band`` (relative) of the target."""
     if axis.target is None:

@@ -148,3 +148,21 @@ def test_a_missing_package_is_a_clear_error(monkeypatch):
     with pytest.raises(ValueError, match=r"need the nas-bench-graph package.*pip install "
                                          r"nas-bench-graph==1\.4\.0"):
         NasBenchGraphSpace()
+
+
+def test_latency_and_parameters_are_the_table_s_in_ms_and_counts(cora):
+    raw = graph_benchmark.load_table("cora")
+    choices, _ = cora.optimum()
+    entry = raw[cora.space.canonical_id(choices)]
+    assert cora.latency_ms(choices) == pytest.approx(entry["latency"] * 1e3)
+    assert cora.parameters(choices) == pytest.approx(entry["para"] * 1e6)
+    truth = cora.table()
+    assert {len(v) for v in truth.values()} == {26_206}  # one row per distinct network
+    assert sorted(truth["test"]) == sorted(e["perf"] for e in raw.values())
+    assert sorted(truth["latency_ms"]) == pytest.approx(sorted(e["latency"] * 1e3
+                                                               for e in raw.values()))
+    assert truth["parameters"].min() > 1e5  # counts, not millions
+    skip = nas_bench_graph.gnn_list.index("skip")
+    for cost in (cora.latency_ms, cora.parameters):
+        with pytest.raises(ValueError, match="every node a skip"):
+            cost((4, skip, skip, skip, skip))

@@ -71,3 +71,15 @@ def test_table_and_plot(tmp_path):
 def test_an_unknown_cost_axis_is_refused():
     with pytest.raises(ValueError, match="unknown cost axis 'flops'"):
         pareto.Axis(cost="flops")
+
+
+def test_hypervolume_is_the_area_the_points_dominate_inside_the_box():
+    reference = (3.0, 0.0)  # (worst cost, worst accuracy)
+    assert pareto.hypervolume([], reference) == 0.0
+    assert pareto.hypervolume([(1.0, 0.5)], reference) == pytest.approx(2.0 * 0.5)
+    # Two front points: (3 - 1) x 0.5 + (3 - 2) x (0.8 - 0.5).
+    front = [(2.0, 0.8), (1.0, 0.5)]
+    assert pareto.hypervolume(front, reference) == pytest.approx(1.3)
+    # A dominated point, a point costlier than the box and one below it add nothing.
+    assert pareto.hypervolume([*front, (2.5, 0.6), (4.0, 0.99), (0.5, -0.1)], reference) \
+        == pytest.approx(1.3)
