@@ -38,6 +38,9 @@ def test_on_ray_crashes_exceptions_and_bad_results_are_failed_records(tmp_path,
     fake = evaluator.CachedEvaluator(
         functools.partial(evaluator_helpers.fake_factory, crash_below=0.15, raise_below=0.3,
                           bad_below=0.38, fail_below=0.45, sleep=0.2), cache_key="ray")
+    # Children of this test process from before it (a process pool's server left by an
+    # earlier test, for one) are not Ray's.
+    earlier = {p.pid for p in psutil.Process().children(recursive=True)}
     executor = RayExecutor(num_workers=2)
     try:
         assert executor.capacity == 2
@@ -47,7 +50,8 @@ def test_on_ray_crashes_exceptions_and_bad_results_are_failed_records(tmp_path,
         # A CPU trial: no GPU, and TensorFlow limited to the CPU.
         executor.submit(99, evaluator_helpers.EnvProbe(), (0,))
         _, probe, _ = executor.wait()
-        ray_processes = psutil.Process().children(recursive=True)
+        ray_processes = [p for p in psutil.Process().children(recursive=True)
+                         if p.pid not in earlier]
         listening = binary_helpers.listening_sockets([psutil.Process(), *ray_processes])
     finally:
         executor.close()

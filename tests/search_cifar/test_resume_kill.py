@@ -33,8 +33,10 @@ BUDGET = 14
     pytest.param(["--experiment=synthetic", "--config_override=synthetic.seconds=1.0"], BUDGET, 4,
                  id="synthetic"),
     # Early stopping: 9-epoch learning curves, rungs at 1 and 3 epochs.
+    # Slow (30 s) to keep CI inside its budget: the in-process resume of the rung decisions
+    # (test_early_stopping.py) and the synthetic kill above guard the same code by default.
     pytest.param(["--experiment=synthetic_asha", "--config_override=synthetic.seconds=0.15"],
-                 BUDGET, 5, id="synthetic_asha"),
+                 BUDGET, 5, id="synthetic_asha", marks=pytest.mark.slow),
     # The same with the real quickstart children (digits, TensorFlow): minutes.
     pytest.param(["--experiment=quickstart"], 6, 2, id="quickstart", marks=pytest.mark.slow),
     # Real children stopped early on Ray (3 epochs, a rung at 1): minutes.

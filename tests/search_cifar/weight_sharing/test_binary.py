@@ -95,6 +95,9 @@ def _args(workdir: str) -> list[str]:
             *[f"--config_override={k}={json.dumps(v)}" for k, v in overrides.items()]]
 
 
+# Slow (about a minute) to keep CI inside its budget: test_loop.py's interrupted-then-resumed
+# searches guard the same resume by default.
+@pytest.mark.slow
 def test_the_binary_is_killed_then_the_same_command_finishes_and_reports(tmp_path, capsys):
     workdir = str(tmp_path / "ws")
     index_path = os.path.join(workdir, "checkpoints", "index.json")
