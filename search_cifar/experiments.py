@@ -391,8 +391,10 @@ SYNTHETIC = SearchConfig(
 
 EXPERIMENTS: dict[str, SearchConfig] = {
     "quickstart": QUICKSTART,
+    # 24 children: the REINFORCE preset, which learns from every result (the default's
+    # PPO updates every 10; the README's "Which strategy?" says so for budgets this small).
     "quickstart_rl": dataclasses.replace(QUICKSTART, name="quickstart_rl", strategy="rl",
-                                         strategy_options={}),
+                                         strategy_options={"preset": "reinforce"}),
     "nasnet_cifar10": NASNET_CIFAR10,
     "amoebanet_cifar10": dataclasses.replace(
         NASNET_CIFAR10, name="amoebanet_cifar10", strategy="evolution",
