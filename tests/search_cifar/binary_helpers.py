@@ -64,14 +64,16 @@ def kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def records(workdir: str) -> dict[int, dict]:
+def records(workdir: str, folder: str = "trials", key: str = "id") -> dict[int, dict]:
+    """The JSON records in ``workdir/folder`` (``trials/``, or early stopping's
+    ``rungs/`` with ``key="trial"``), by their ``key`` field."""
     out = {}
-    trials = os.path.join(workdir, "trials")
-    for name in sorted(os.listdir(trials)) if os.path.isdir(trials) else []:
+    directory = os.path.join(workdir, folder)
+    for name in sorted(os.listdir(directory)) if os.path.isdir(directory) else []:
         if name.endswith(".json"):
-            with open(os.path.join(trials, name)) as f:
+            with open(os.path.join(directory, name)) as f:
                 data = json.load(f)
-            out[data["id"]] = data
+            out[data[key]] = data
     return out
 
 

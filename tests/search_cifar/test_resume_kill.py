@@ -128,14 +128,7 @@ def test_sigkill_mid_search_then_resume_repeats_and_loses_nothing(tmp_path, expe
 
 def _rung_records(workdir: str) -> dict[int, dict]:
     """``rungs/*.json`` of a search workdir (early stopping), by trial id."""
-    out = {}
-    directory = os.path.join(workdir, "rungs")
-    for name in sorted(os.listdir(directory)) if os.path.isdir(directory) else []:
-        if name.endswith(".json"):
-            with open(os.path.join(directory, name)) as f:
-                record = json.load(f)
-            out[record["trial"]] = record
-    return out
+    return binary_helpers.records(workdir, "rungs", key="trial")
 
 
 def test_ctrl_c_stops_the_search_with_one_line_and_leaves_a_state_that_resumes(tmp_path):
