@@ -5,9 +5,13 @@ early stopping a child trains rung by rung: the *rungs* are epoch counts
 below the child's full ``max_epochs`` (the default ladder is ``min_epochs x
 reduction_factor^k``: 1 and 3 for 9-epoch children with reduction factor 3,
 9 being the top). When a child completes a rung, the driver compares its
-validation accuracy with every value recorded at that rung so far and lets
-it continue only if it is in the top ``1 / reduction_factor`` of them;
-otherwise the child stops there. Decisions are taken as the values arrive,
+value there with every value recorded at that rung so far and lets it
+continue only if it is in the top ``1 / reduction_factor`` of them;
+otherwise the child stops there. The value is the reward the child would
+get if it stopped now (``RungBook.rung_value``): its validation accuracy by
+default, times the cost factor of a cost-aware reward (``reward.py``), so
+that a search rewarding cheap cells does not stop a cheap child for an
+accuracy its reward forgives. Decisions are taken as the values arrive,
 never waiting for a rung to fill (Li et al. 2020, *A System for Massively
 Parallel Hyperparameter Tuning*, ASHA). The strategy is told a child's reward
 once the child stops, at whatever rung; the trial record says at which
@@ -84,7 +88,7 @@ import dataclasses
 import math
 from typing import Any, Callable, Mapping, Sequence
 
-from search_cifar.evaluator import FunctionEvaluator, Result
+from search_cifar.evaluator import REWARD_FACTOR, FunctionEvaluator, Result
 from search_cifar.trial_store import Fidelity, RungDecision, RungRecord, TrialStore
 
 #: The metric the rule compares (every evaluator with epochs reports it).
@@ -282,10 +286,7 @@ class RungBook:
             return replayed == "continue"
         if record.stopped:
             return False
-        value = history[-1].get(METRIC) if history else None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                or not math.isfinite(value):
-            value = None
+        value = self.rung_value(history)
         go_on = self.rule.decide(rung, value)
         decision = RungDecision(epoch=epoch, value=None if value is None else float(value),
                                 decision="continue" if go_on else "stop")
@@ -295,6 +296,20 @@ class RungBook:
             self.store.save_rungs(record)
         self.running[trial_id] = record
         return go_on
+
+    def rung_value(self, history: Sequence[Mapping[str, Any]]) -> float | None:
+        """What a rung compares: the reward the child would get if it stopped now (its
+        ``reward_from_history``, the last ``val_accuracy`` by default) times the
+        reward's cost factor when the epoch carries one (``evaluator.REWARD_FACTOR``);
+        None when that is not a finite number."""
+        if not history:
+            return None
+        try:
+            value = float(self.config.reward(history)) * float(
+                history[-1].get(REWARD_FACTOR, 1.0))
+        except (ValueError, TypeError, KeyError, IndexError):
+            return None
+        return value if math.isfinite(value) else None
 
     def finish(self, trial_id: int, result: Result) -> Fidelity:
         """The fidelity of a child whose result arrived (its record leaves the book)."""

@@ -12,7 +12,13 @@ decodes (``NasnetCellSpace``), else the tuple of choices (``CategoricalSpace``).
 ``report(epoch, metrics)``, when given, is called after every epoch (``epoch``
 counts from 1); a return value of False asks the evaluator to stop that child
 early (the hook for ASHA-style schedulers; NAS-Bench-101's table and training
-share one result shape in the same way).
+share one result shape in the same way). A wrapper whose reward multiplies the
+inner reward by a factor known before training (a cost-aware reward,
+``reward.CostAwareEvaluator``) adds that factor to every epoch's metrics as
+``REWARD_FACTOR``, so that early stopping compares rewards, not accuracies;
+it may also offer ``recover(point, result) -> Result``, which the driver
+calls on a result it rebuilt itself (a child stopped at a rung before a kill)
+to finish it as ``evaluate`` would have.
 
 ``Result(reward, metrics, error)``: a finite float reward and ``error=None``
 for a success, reward None and the failure's text for a failure; it validates
@@ -46,6 +52,9 @@ from typing import Any, Callable, Protocol
 
 #: ``report(epoch, metrics) -> bool | None``: False stops the child early.
 Report = Callable[[int, dict[str, Any]], Any]
+#: An epoch's metric: the factor the child's reward multiplies its accuracy-based
+#: reward by (module docstring); absent: 1.
+REWARD_FACTOR = "reward_factor"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -51,7 +51,7 @@ from typing import Any, Mapping, Sequence
 from nasnet import cost as cost_lib
 from nasnet import latency as latency_lib
 from nasnet.genotype import Genotype
-from search_cifar.evaluator import Evaluator, Report, Result
+from search_cifar.evaluator import REWARD_FACTOR, Evaluator, Report, Result
 from search_cifar.trial_store import Trial
 
 KINDS = ("accuracy", "soft", "hard", "weighted")
@@ -151,12 +151,18 @@ class RewardConfig:
         """MnasNet's ``accuracy x (cost / target)^w`` (w = alpha at or under the target)."""
         if self.kind == "accuracy":
             return float(accuracy)
+        return float(accuracy) * self.factor(cost)
+
+    def factor(self, cost: float) -> float:
+        """``(cost / target)^w``: what the accuracy is multiplied by (1 for ``accuracy``)."""
+        if self.kind == "accuracy":
+            return 1.0
         if isinstance(cost, bool) or not isinstance(cost, (int, float)) \
                 or not math.isfinite(cost) or cost <= 0:
             raise ValueError(f"a cost must be a number > 0, got {cost!r}")
         alpha, beta = self.exponents
         ratio = cost / self.target
-        return float(accuracy) * ratio ** (alpha if ratio <= 1.0 else beta)
+        return ratio ** (alpha if ratio <= 1.0 else beta)
 
     def target_network(self) -> cost_lib.TargetNetwork:
         """The network whose cost is counted: the preset, resized. Imports TensorFlow
@@ -220,6 +226,17 @@ def cost_value(config: RewardConfig, record: Mapping[str, Any]) -> float:
     return record["mult_adds"] if config.cost == "mult_adds" else record["latency_ms"]
 
 
+class FactorReport:
+    """A child's ``report`` hook that adds the reward's cost factor to every epoch's
+    metrics (``evaluator.REWARD_FACTOR``), for early stopping to compare rewards."""
+
+    def __init__(self, report: Report, factor: float):
+        self.report, self.factor = report, float(factor)
+
+    def __call__(self, epoch: int, metrics: dict[str, Any]) -> Any:
+        return self.report(epoch, dict(metrics, **{REWARD_FACTOR: self.factor}))
+
+
 class CostAwareEvaluator:
     """An evaluator of genotypes whose reward knows the cost (see the module docstring).
 
@@ -244,12 +261,31 @@ class CostAwareEvaluator:
     def evaluate(self, point: Any, report: Report | None = None, **kwargs: Any) -> Result:
         """The inner Result with the cost attached and the reward combined; the cost is
         counted first, so a failed child still records it. ``kwargs`` go to the inner
-        evaluator (e.g. an epoch budget)."""
+        evaluator (e.g. an epoch budget). Under early stopping, every epoch the child
+        reports carries the reward's cost factor (``evaluator.REWARD_FACTOR``), so that
+        a rung compares rewards: a cheap child is not stopped for an accuracy its
+        reward would forgive."""
+        cost = measure_cost(self._genotype(point), self.config, self.target)
+        if report is not None and self.config.kind != "accuracy":
+            report = FactorReport(report, self.config.factor(cost_value(self.config, cost)))
+        return self._combine(self.inner.evaluate(point, report, **kwargs), cost)
+
+    def recover(self, point: Any, result: Result) -> Result:
+        """A Result the driver rebuilt from a rung record (a child stopped at a rung
+        before a kill; its reward is the accuracy-based one), finished as ``evaluate``
+        would have: the cost attached and the reward combined. A latency is measured
+        here, in the driver's process."""
+        return self._combine(result, measure_cost(self._genotype(point), self.config,
+                                                  self.target))
+
+    @staticmethod
+    def _genotype(point: Any) -> Genotype:
         if not isinstance(point, Genotype):
             raise ValueError(f"a cost-aware reward needs a genotype to count, got {point!r} "
                              f"(a space that does not decode?)")
-        cost = measure_cost(point, self.config, self.target)
-        result = self.inner.evaluate(point, report, **kwargs)
+        return point
+
+    def _combine(self, result: Result, cost: dict[str, Any]) -> Result:
         clash = sorted({ACCURACY, COST} & set(result.metrics))
         if clash:
             raise ValueError(f"the inner evaluator's metrics already have {clash}, which the "

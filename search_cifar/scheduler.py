@@ -295,8 +295,10 @@ class _Scheduler:
                     self.book.resume(rungs[p.id])
                     if rungs[p.id].stopped:
                         # Stopped at a rung before the kill: recorded, never trained again.
-                        self.running_start(p, *self.identify(tuple(p.choices)))
-                        self.finish(p.id, self.book.recovered_result(p.id), None)
+                        key, genotype = self.identify(tuple(p.choices))
+                        self.running_start(p, key, genotype)
+                        point = genotype if genotype is not None else tuple(p.choices)
+                        self.finish(p.id, self.recovered_result(p.id, point), None)
                         continue
                 rerun.append(p)
                 continue
@@ -305,6 +307,21 @@ class _Scheduler:
                 self.num_evaluated += 1
             self.record(p, recorded, persist=False)
         return rerun
+
+    def recovered_result(self, trial_id: int, point: Any) -> Result:
+        """The Result of a child stopped at a rung before a kill, from its rung record,
+        finished by the evaluator's ``recover`` when it has one (a cost-aware reward
+        attaches the cost and combines the reward, as its ``evaluate`` would have)."""
+        result = self.book.recovered_result(trial_id)
+        recover = getattr(self.evaluator, "recover", None)
+        if not callable(recover):
+            return result
+        try:
+            return recover(point, result)
+        except Exception as e:  # noqa: BLE001 -- as a child's failure: a record, not a crash
+            return Result.failure(f"cannot finish the result of trial {trial_id} recovered "
+                                  f"from its rung record: {type(e).__name__}: {e}",
+                                  result.metrics)
 
     # -- scheduling -----------------------------------------------------------
     def identify(self, choices: tuple[int, ...]) -> tuple[str, Any]:

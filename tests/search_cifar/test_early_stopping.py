@@ -112,6 +112,32 @@ def test_rungs_and_their_errors():
 
 
 # -- the book -------------------------------------------------------------------------------
+def test_a_rung_compares_rewards_so_a_cheap_child_is_not_stopped_for_its_accuracy():
+    """With a cost factor in the reported epochs (a cost-aware reward), the value at a rung
+    is the reward the child would get: a cheap child with a lower accuracy continues where
+    comparing accuracies would stop it, and the recorded value is the reward."""
+    def book():
+        b = RungBook(EarlyStopping(rungs=(1,), max_epochs=3, reduction_factor=2))
+        for i, accuracy in enumerate((0.8, 0.7)):  # two expensive children first
+            b.start(i, f"expensive{i}")
+            b.decide(i, 1, [{"val_accuracy": accuracy, "reward_factor": 0.5}])
+        b.start(9, "cheap")
+        return b
+
+    by_reward = book()
+    assert by_reward.decide(9, 1, [{"val_accuracy": 0.6, "reward_factor": 1.0}]) is True
+    assert by_reward.running[9].decisions[-1].value == pytest.approx(0.6)
+    assert by_reward.rule.values[0] == pytest.approx([0.4, 0.35, 0.6])
+    by_accuracy = RungBook(EarlyStopping(rungs=(1,), max_epochs=3, reduction_factor=2))
+    for i, accuracy in enumerate((0.8, 0.7, 0.6)):  # no factor: the accuracies compete
+        by_accuracy.start(i, str(i))
+        stopped = not by_accuracy.decide(i, 1, [{"val_accuracy": accuracy}])
+    assert stopped
+    assert by_reward.rung_value([]) is None
+    assert by_reward.rung_value([{"val_accuracy": 0.5, "reward_factor": "x"}]) is None
+    assert by_reward.rung_value([{"loss": 1.0}]) is None
+
+
 def test_the_book_persists_every_decision_replays_a_resumed_child_and_gives_its_fidelity(tmp_path):
     store = TrialStore(str(tmp_path))
     book = RungBook(EarlyStopping(rungs=(1, 3), max_epochs=9), store)

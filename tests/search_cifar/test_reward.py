@@ -121,12 +121,48 @@ def test_a_failed_child_keeps_its_cost_and_the_inner_evaluators_arguments_pass_t
             return Result.failure("NaN loss at epoch 1", {"epochs_completed": 1})
 
     hook = lambda epoch, metrics: True  # noqa: E731
-    evaluator = reward.CostAwareEvaluator(Inner(), reward.RewardConfig(kind="soft"), TARGET)
+    evaluator = reward.CostAwareEvaluator(Inner(), reward.RewardConfig(kind="accuracy"), TARGET)
     result = evaluator.evaluate(NASNET_A, hook, epochs=3)
-    assert calls == [(NASNET_A, hook, 3)]
+    assert calls == [(NASNET_A, hook, 3)]  # no cost term: the hook as given
     assert not result.ok and result.error == "NaN loss at epoch 1"
     assert result.metrics == {"epochs_completed": 1, "cost": {
         "mult_adds": NASNET_A_MADDS, "network": TARGET.describe(), "filters": 44}}
+
+
+def test_under_a_cost_aware_reward_every_reported_epoch_carries_the_cost_factor():
+    """Early stopping compares rewards: each epoch the child reports reaches the driver's
+    hook with the factor its accuracy will be multiplied by."""
+    seen = []
+    config = reward.RewardConfig(kind="hard", target_mult_adds=NASNET_A_MADDS / 2)
+    evaluator = reward.CostAwareEvaluator(_CurveInner(), config, TARGET)
+    result = evaluator.evaluate(NASNET_A, lambda epoch, m: seen.append((epoch, m)) or True)
+    assert config.factor(NASNET_A_MADDS) == pytest.approx(0.5)  # twice T, w = -1
+    assert seen == [(1, {"val_accuracy": 0.5, "reward_factor": pytest.approx(0.5)}),
+                    (2, {"val_accuracy": 0.6, "reward_factor": pytest.approx(0.5)})]
+    assert result.reward == pytest.approx(0.3) and result.metrics["accuracy"] == 0.6
+    assert reward.RewardConfig(kind="soft").factor(600e6) == 1.0
+    assert reward.RewardConfig(kind="accuracy").factor(1e12) == 1.0
+
+
+def test_recover_finishes_a_result_the_driver_rebuilt_as_evaluate_would_have():
+    config = reward.RewardConfig(kind="hard", target_mult_adds=NASNET_A_MADDS / 2)
+    evaluator = reward.CostAwareEvaluator(_CurveInner(), config, TARGET)
+    recovered = evaluator.recover(NASNET_A, Result(0.6, {"stopped_early": True}))
+    assert recovered.reward == pytest.approx(0.3)
+    assert recovered.metrics["accuracy"] == 0.6 and recovered.metrics["stopped_early"]
+    assert recovered.metrics["cost"]["mult_adds"] == NASNET_A_MADDS
+    with pytest.raises(ValueError, match="a cost-aware reward needs a genotype to count"):
+        evaluator.recover((0, 1), Result(0.6))
+
+
+class _CurveInner:
+    """Two epochs of 0.5 then 0.6 validation accuracy; the reward is the last."""
+
+    def evaluate(self, point, report=None):
+        for epoch, accuracy in ((1, 0.5), (2, 0.6)):
+            if report is not None:
+                report(epoch, {"val_accuracy": accuracy})
+        return Result(0.6)
 
 
 def test_the_evaluator_refuses_what_it_cannot_score():

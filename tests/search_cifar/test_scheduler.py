@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import json
 import os
 import sys
 
 import pytest
 
+from nasnet import cost
 from nasnet.genotype import Genotype
-from search_cifar import evaluator, objectives, scheduler, strategies
+from search_cifar import evaluator, objectives, reward, scheduler, strategies
 from search_cifar.early_stopping import EarlyStopping
 from search_cifar.executors import InProcessExecutor, evaluate_point
 from search_cifar.space import CategoricalSpace, NasnetCellSpace
@@ -330,19 +332,34 @@ class _EpochCounter:
         return self.objective.evaluate(point, counted)
 
 
+def _cost_aware(evaluator, space):
+    """``evaluator`` under a hard MnasNet reward whose target is the median mult-adds of
+    ``space``'s cells (at the mobile size), so that the cost decides some rungs."""
+    target = cost.TargetNetwork()
+    madds = sorted(cost.cached_mult_adds(space.decode(c), target)
+                   for c in itertools.product(*map(range, space.num_choices)))
+    config = reward.RewardConfig(kind="hard", target_mult_adds=float(madds[len(madds) // 2]))
+    return reward.CostAwareEvaluator(evaluator, config, target)
+
+
+@pytest.mark.parametrize("cost_aware", [False, True], ids=["accuracy", "cost_aware"])
 def test_early_stopping_a_kill_at_any_write_then_resume_records_what_an_uninterrupted_run_does(
-        tmp_path):
+        tmp_path, cost_aware):
     """Every write (state, record, rung record, rung record removal) is a kill point. After
     each, the resumed search records exactly the trials, rewards and fidelities of an
     uninterrupted one; a child stopped at a rung before the kill is never trained again; a
-    child that was running restarts from scratch (epoch 1) with its rung decisions replayed."""
+    child that was running restarts from scratch (epoch 1) with its rung decisions replayed.
+    Under a cost-aware reward, the rungs compare rewards and a child recovered from its rung
+    record gets its cost and its combined reward, as the uninterrupted run's did."""
     base = objectives.NasnetCellObjective(num_blocks=1, ops=SMALL_OPS, seed=2,
                                           threshold_samples=1000)
-    obj = objectives.LearningCurveObjective(base, epochs=9, seed=2)
+    plain = objectives.LearningCurveObjective(base, epochs=9, seed=2)
+    wrap = functools.partial(_cost_aware, space=plain.space) if cost_aware else (lambda e: e)
+    obj = wrap(plain)
     es = EarlyStopping(rungs=(1, 3), max_epochs=9)
 
     def make():
-        return strategies.make("evolution", obj.space, seed=3, population_size=3,
+        return strategies.make("evolution", plain.space, seed=3, population_size=3,
                                tournament_size=2)
 
     def outcome(trials):
@@ -364,8 +381,8 @@ def test_early_stopping_a_kill_at_any_write_then_resume_records_what_an_uninterr
         recorded = {t.key for t in store.load_trials().values() if t.status != "duplicate"}
         rungs = {r.key: r for i, r in store.load_rungs().items()
                  if i not in store.load_trials()}
-        counted = _EpochCounter(obj)
-        resumed = scheduler.run(make(), counted, budget, InProcessExecutor(), store=store,
+        counted = _EpochCounter(plain)
+        resumed = scheduler.run(make(), wrap(counted), budget, InProcessExecutor(), store=store,
                                 early_stopping=es)
         assert outcome(resumed.trials) == outcome(expected.trials), f"killed at write {die_at}"
         trained = [key for key, _ in counted.epochs]
@@ -376,11 +393,16 @@ def test_early_stopping_a_kill_at_any_write_then_resume_records_what_an_uninterr
                 assert key not in trained, f"killed at write {die_at}"
                 (t,) = [t for t in resumed.trials if t.key == key]
                 assert t.metrics["recovered_from_rung_record"] and t.duration is None
+                assert ("cost" in t.metrics) == cost_aware
             else:  # from scratch, its decisions replayed
                 restarts += 1
                 assert [e for k, e in counted.epochs if k == key][0] == 1
         assert store.load_rungs() == {}, f"killed at write {die_at}"
     assert stops_recovered and restarts  # both kinds of kill happened
+    if cost_aware:  # the cost moved some rung values away from the accuracies
+        values = [(d.value, t.metrics["history"][d.epoch - 1]["val_accuracy"])
+                  for t in expected.evaluated for d in t.fidelity.decisions]
+        assert any(v != acc for v, acc in values)
 
 
 def essentials_of(t):
