@@ -47,9 +47,14 @@ def test_the_comparison_and_the_goal(tmp_path):
     assert second["asha_cost_to_target"] is None  # never reached: an infinite ratio
     assert out["ratios"] == [0.7, math.inf] and out["seeds_reaching"] == 1
     assert not out["goal_met"]
+    # The stricter reading: against the CPU seconds the search without ES first reached it.
+    assert first["full_cost_to_target"] == 20.0 and out["time_to_best_ratios"] == [0.7, math.inf]
+    assert out["median_time_to_best_ratio"] == math.inf
     assert bench.summarize_pairs([{"asha_cost_to_target": 4.0, "full_cost": 10.0}])["goal_met"]
     table = bench.digits_table(out)
     assert "| 0 | 0.8000 | 20 | 2 / 3 | 14 | 0.70 |" in table and "goal met: no" in table
+    assert "| 18 / 19 | 20 | 0.70 |" in table and "median ratio of the times to reach it inf" \
+        not in table and "median ratio of the times to reach it -" in table
     bench.plot({"digits": out}, str(tmp_path / "digits.png"))
     assert (tmp_path / "digits.png").read_bytes()[:4] == b"\x89PNG"
 
