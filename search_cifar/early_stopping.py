@@ -91,7 +91,7 @@ from typing import Any, Callable, Mapping, Sequence
 from search_cifar.evaluator import REWARD_FACTOR, FunctionEvaluator, Result
 from search_cifar.trial_store import Fidelity, RungDecision, RungRecord, TrialStore
 
-#: The metric the rule compares (every evaluator with epochs reports it).
+#: The metric a rung's value comes from (every evaluator with epochs reports it).
 METRIC = "val_accuracy"
 
 
@@ -302,7 +302,7 @@ class RungBook:
         ``reward_from_history``, the last ``val_accuracy`` by default) times the
         reward's cost factor when the epoch carries one (``evaluator.REWARD_FACTOR``);
         None when that is not a finite number."""
-        if not history:
+        if not history or isinstance(history[-1].get(METRIC), bool):
             return None
         try:
             value = float(self.config.reward(history)) * float(

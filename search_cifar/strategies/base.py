@@ -245,7 +245,9 @@ class Strategy(abc.ABC):
         missing = sorted({"options", "seed", "next_id", "pending", "algorithm"} - set(state))
         if missing:
             raise ValueError(f"strategy state is missing key(s) {missing}")
-        for key in ("seed", "next_id"):
+        for key in ("seed", "next_id", "num_sampled"):
+            if key == "num_sampled" and key not in state:
+                continue  # states written before Strategy.sample existed: no sample drawn
             if not _is_int(state[key]) or state[key] < 0:
                 raise ValueError(f"strategy state {key!r} must be an integer >= 0, got "
                                  f"{repr(state[key])[:80]}")
@@ -276,7 +278,7 @@ class Strategy(abc.ABC):
             self.seed = old_seed
             raise
         self._next_id = int(state["next_id"])
-        self._num_sampled = int(state.get("num_sampled", 0))  # absent in older states
+        self._num_sampled = int(state.get("num_sampled", 0))
         self._pending = pending
 
 

@@ -136,6 +136,7 @@ def test_a_rung_compares_rewards_so_a_cheap_child_is_not_stopped_for_its_accurac
     assert by_reward.rung_value([]) is None
     assert by_reward.rung_value([{"val_accuracy": 0.5, "reward_factor": "x"}]) is None
     assert by_reward.rung_value([{"loss": 1.0}]) is None
+    assert by_reward.rung_value([{"val_accuracy": True}]) is None
 
 
 def test_the_book_persists_every_decision_replays_a_resumed_child_and_gives_its_fidelity(tmp_path):

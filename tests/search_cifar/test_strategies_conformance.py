@@ -205,9 +205,10 @@ def test_a_saved_state_with_true_for_a_number_is_refused(name, space_name):
         parent[path[-1]] = True
         with pytest.raises(ValueError, match="true/false where a number"):
             make(name, space, seed=0).set_state(broken)
-    for key in ("seed", "next_id"):
-        with pytest.raises(ValueError, match=key):
-            make(name, space, seed=0).set_state({**state, key: True})
+    for key in ("seed", "next_id", "num_sampled"):
+        for bad in (True, None, -1, "3"):
+            with pytest.raises(ValueError, match=f"'{key}' must be an integer >= 0"):
+                make(name, space, seed=0).set_state({**state, key: bad})
     numeric_options = [k for k, v in state["options"].items()
                        if isinstance(v, (int, float)) and not isinstance(v, bool) and v == 1]
     for key in numeric_options:
