@@ -7,9 +7,7 @@ trial is recorded, not silently re-run) on a local Ray of this machine
 cluster (``address=...``; the slots are the cluster's CPUs/GPUs over the
 per-trial request); ``wait`` returns the first trial to finish
 (``ray.wait(num_returns=1)``: the NASNet work queue of Zoph et al. 2018,
-Sec. 4, in one line), in waits of at most ``SIGINT_CHECK_SECONDS`` between
-which a Ctrl-C that Ray's driver swallowed is looked for
-(``sigint_watch.py``). A worker process that dies (segfault, OOM kill,
+Sec. 4, in one line). A worker process that dies (segfault, OOM kill,
 ``os._exit``) makes a failed Result.
 
 Devices (``devices.py``): a trial that requests no GPU runs with TensorFlow
@@ -69,10 +67,6 @@ from search_cifar import devices
 from search_cifar.evaluator import Evaluator, Result
 from search_cifar.executors import Decide, RungReporter, evaluate_point, jsonable
 from search_cifar.local_ray import LocalRay, LocalRayError, connect
-from search_cifar.sigint_watch import SigintWatch
-
-#: Seconds between checks for a Ctrl-C that Ray swallowed (``sigint_watch.py``) while waiting.
-SIGINT_CHECK_SECONDS = 1.0
 
 #: Metric keys that a trial run on Ray adds: where it ran, and the CPU seconds of
 #: its worker process during the trial (all its threads; on a shared machine,
@@ -253,8 +247,6 @@ class RayExecutor:
         self._mailbox: Any = None
         self._questions: Any = None
         self._decide: dict[int, Decide] = {}
-        # A Ctrl-C that Ray's driver swallows still stops the search (sigint_watch.py).
-        self._sigint = SigintWatch()
 
     def _slots(self, num_workers: int | None) -> int:
         resources = self._ray.cluster_resources()
@@ -308,12 +300,7 @@ class RayExecutor:
                 if self._questions is None:
                     self._questions = self._mailbox.requests.remote()
                 refs.insert(0, self._questions)
-            ready, _ = ray.wait(refs, num_returns=1, timeout=SIGINT_CHECK_SECONDS)
-            if self._sigint is not None:
-                self._sigint.check()
-            if not ready:
-                continue
-            (ref,) = ready
+            (ref,), _ = ray.wait(refs, num_returns=1)
             if self._questions is not None and ref == self._questions:
                 self._questions = None
                 self._answer(ray.get(ref))
@@ -353,9 +340,6 @@ class RayExecutor:
                 except Exception:  # noqa: BLE001 -- best effort at shutdown
                     pass
                 self._mailbox = self._questions = None
-        if getattr(self, "_sigint", None) is not None:
-            self._sigint.close()
-            self._sigint = None
         if self._started_ray and self._ray.is_initialized():
             self._ray.shutdown()
         self._started_ray = False
