@@ -131,6 +131,10 @@ def _rung_records(workdir: str) -> dict[int, dict]:
     return binary_helpers.records(workdir, "rungs", key="trial")
 
 
+def _default_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_the_search_with_one_line_and_leaves_a_state_that_resumes(tmp_path):
     from search_cifar import experiments, scheduler
     from search_cifar.trial_store import TrialStore
@@ -138,7 +142,10 @@ def test_ctrl_c_stops_the_search_with_one_line_and_leaves_a_state_that_resumes(t
     workdir = str(tmp_path / "search")
     args = ["--experiment=synthetic", "--config_override=synthetic.seconds=1.0",
             f"--workdir={workdir}", f"--budget={BUDGET}", "--workers=2"]
-    proc = binary_helpers.start(args)
+    # SIGINT at its default disposition in the search, as for a foreground command on a
+    # terminal: a suite started in the background by a non-interactive shell (`make test &`,
+    # nohup) hands every child an ignored SIGINT, which Python (and this search) respects.
+    proc = binary_helpers.start(args, preexec_fn=_default_sigint)
     seen = []
     try:
         deadline = time.monotonic() + 600
