@@ -52,6 +52,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
 
+from benchmarks.enas_vs_evolution import kendall_tau, random_cells  # noqa: E402
 from nasnet import io_utils  # noqa: E402
 from nasnet.genotype import Genotype  # noqa: E402
 from search_cifar import strategies  # noqa: E402
@@ -138,15 +139,8 @@ def run_mode(config: config_lib.WeightSharingConfig, mode: str, epochs: int, uns
     return out
 
 
-def kendall(estimates: Sequence[float], truth: Sequence[float]) -> dict[str, float]:
-    from scipy import stats  # noqa: PLC0415
-    result = stats.kendalltau(estimates, truth)
-    return {"tau": float(result.statistic), "p_value": float(result.pvalue)}
-
-
 def load_standalone(path: str) -> tuple[list[Genotype], list[float]]:
     """The tau cells of an ``enas_vs_evolution.py`` run and their stand-alone accuracies."""
-    from benchmarks.enas_vs_evolution import random_cells  # noqa: PLC0415
     with open(path) as f:
         results = json.load(f)
     cells = results["tau"]["cells"]
@@ -201,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         print(f"{mode}: {args.epochs} epochs of {args.preset}", flush=True)
         r = run_mode(config, mode, args.epochs, args.unseen, cells, args.seed)
         if truth:
-            r["tau"] = kendall(r["tau_estimates"], truth)
+            r["tau"] = kendall_tau(r["tau_estimates"], truth)
         results.append(r)
     print(table(results))
     if args.json:
