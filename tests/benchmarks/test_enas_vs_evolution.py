@@ -4,12 +4,15 @@ bad arguments in the default suite; the whole script at its --tiny size behind t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
 import pytest
 
 from benchmarks import enas_vs_evolution as eve
+from nasnet import known_genotypes
+from search_cifar import child_config
 
 
 def _scale() -> dict:
@@ -45,7 +48,8 @@ def test_the_projection_adds_up():
 
 
 def test_the_tables_show_every_measurement_and_the_goals():
-    runs = {"mean": 0.9, "sd": 0.01, "runs": [], "fingerprint": "f"}
+    runs = {"mean": 0.9, "sd": 0.01, "test_mean": 0.95, "test_sd": 0.02, "runs": [],
+            "fingerprint": "f"}
     results = {
         "recipe": "1@F8, 3 epoch(s), digits 16 px", "seeds": 3,
         "searches": {"enas": {"cpu_seconds": 250.0, "search_cpu_seconds": 200.0,
@@ -53,21 +57,45 @@ def test_the_tables_show_every_measurement_and_the_goals():
                               "own_retrain_reward": 0.91},
                      "evolution": {"cpu_seconds": 300.0, "children": 24,
                                    "search_reward": 0.88}},
-        "retrain": {"enas": {**runs, "mean": 0.905}, "evolution": runs,
-                    "random": [runs] * 5, "random_mean": 0.85},
-        "tau": {"tau": 0.25, "p_value": 0.12, "n": 20},
+        "retrain": {"enas": {**runs, "mean": 0.905, "test_mean": 0.942}, "evolution": runs,
+                    "random": [runs] * 5, "random_mean": 0.85, "random_test_mean": 0.87},
+        "tau": {"tau": 0.25, "p_value": 0.12, "n": 20,
+                "validation": {"tau": -0.1, "p_value": 0.5, "n": 20}},
         "scale": _scale(), "projection": eve.project(_scale()),
         "goal_accuracy": True, "goal_cpu": True}
     text = eve.tables(results)
     assert "| (a) ENAS quickstart, derived cell | 250 | 200 (+ 25 retraining" in text
-    assert "| (b) evolution quickstart, best of 24 children | 300 |" in text
-    assert "ENAS - evolution: +0.0050 (goal: >= -0.01: met)" in text
+    assert "| 0.9420 ± 0.0200 | 0.9050 ± 0.0100 |" in text
+    assert "| (b) evolution quickstart, best of 24 children | 300 | - | 0.9500 ± 0.0200 | " \
+           "0.9000 ± 0.0100 |" in text
+    assert "| (c) 5 random cells, mean of means | - | - | 0.8700 | 0.8500 |" in text
+    assert "ENAS - evolution on the test split: -0.0080 (goal: >= -0.01: met; on the " \
+           "validation split +0.0050)" in text
     assert "CPU-s ENAS / evolution: 0.83 (goal: <= 1: met)" in text
     assert "Kendall tau, supernet estimate vs stand-alone accuracy (seed 0), 20 random cells: " \
-           "+0.250" in text
+           "+0.250 (p = 0.120) on the test split, -0.100 (p = 0.500) on the validation" in text
     assert "| small_cifar10 | 200 small children x 5 epochs | 2.2 |" in text
     assert "Goal: small_cifar10 >= 100x enas_cifar10: NOT met." in text
     assert "tiny stand-ins" not in text
+
+
+def test_the_test_score_is_the_held_out_accuracy_of_the_trained_child():
+    """Retrainer's test split: 300 digits the validation split does not hold, scored
+    by the trained child (a network that learned beats chance by far)."""
+    recipe = dataclasses.replace(child_config.TINY, epochs=2)
+    retrainer = eve.Retrainer(recipe)
+    run = retrainer.run(known_genotypes.get("nasnet_a"), seed=0)
+    assert run["test_accuracy"] > 0.5 and 0.0 <= run["accuracy"] <= 1.0
+    _, score = retrainer._evaluator(0)
+    assert sum(int(y.shape[0]) for _, y in score.dataset) == 300
+    entry = retrainer.mean(known_genotypes.get("nasnet_a"), seeds=1)
+    assert entry["test_mean"] == run["test_accuracy"] and entry["test_sd"] is None
+
+
+def test_the_test_split_is_refused_for_a_dataset_without_one():
+    data = dataclasses.replace(child_config.TINY.data, dataset="cifar10")
+    with pytest.raises(ValueError, match="the held-out test score needs digits, got 'cifar10'"):
+        eve.digits_test_pipeline(data, None)
 
 
 def test_random_cells_are_distinct_seeded_and_trainable_names():
@@ -112,5 +140,5 @@ def test_the_script_at_its_tiny_size(tmp_path):
     assert results["searches"]["evolution"]["children"] == 3
     assert len(results["tau"]["cells"]) == 3 and results["scale"]["stand_ins"]
     for entry in (results["retrain"]["enas"], results["retrain"]["evolution"]):
-        assert 0.0 <= entry["mean"] <= 1.0
+        assert 0.0 <= entry["mean"] <= 1.0 and 0.0 <= entry["test_mean"] <= 1.0
     assert all(math.isfinite(c["supernet"]) for c in results["tau"]["cells"])
