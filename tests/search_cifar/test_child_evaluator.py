@@ -38,6 +38,14 @@ def learned():
     return result, reports, evaluator
 
 
+class _TracingCount(tf_keras.callbacks.Callback):
+    """How often the child's training and validation steps were traced."""
+
+    def on_train_end(self, logs=None):
+        self.train = self.model.train_function.experimental_get_tracing_count()
+        self.test = self.model.test_function.experimental_get_tracing_count()
+
+
 # ---------------------------------------------------------------- training
 
 def test_a_tiny_child_learns_digits_and_reports_every_epoch(learned):
@@ -56,6 +64,19 @@ def test_a_tiny_child_learns_digits_and_reports_every_epoch(learned):
     assert result.metrics["num_params"] > 0 and result.metrics["images_per_second"] > 0
     assert result.metrics["fingerprint"] == SMALL.fingerprint()
     json.dumps(result.metrics, allow_nan=False)   # JSON values, for trial records
+
+
+def test_each_child_traces_its_training_step_once():
+    """The optimizer's slots and the loss and metric trackers exist before the first
+    step (build_training_state), so tf.function has no variables to create in it."""
+    count = _TracingCount()
+    config = dataclasses.replace(LEARN, epochs=2, data=dataclasses.replace(LEARN.data,
+                                                                           train_limit=96))
+    evaluator = ChildEvaluator(config, callbacks=[count])
+    for _ in range(2):
+        result = evaluator.evaluate(SMALL)
+        assert result.ok, result.error
+        assert (count.train, count.test) == (1, 1)
 
 
 def test_report_false_stops_early_and_the_same_seed_trains_identically(learned, tmp_path):
