@@ -37,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import math
 import os
 
 import numpy as np
@@ -47,6 +48,11 @@ DIGITS = "digits"
 DIGITS_VALIDATION_FRACTION = 1.0 / 12.0
 DIGITS_TEST_FRACTION = 1.0 / 6.0
 DIGITS_NUM_EXAMPLES = 1797   # sklearn.datasets.load_digits()
+#: Examples outside the default test split (1797 - 300), from which ``validation_size`` is cut.
+DIGITS_NON_TEST_EXAMPLES = DIGITS_NUM_EXAMPLES - math.ceil(DIGITS_NUM_EXAMPLES
+                                                           * DIGITS_TEST_FRACTION)
+#: Fewest examples per part of a stratified split: one per class.
+DIGITS_MIN_PART = 10
 _DIGITS_MAX_VALUE = 16.0     # load_digits() pixels are integers 0..16
 
 PREPARE_HINT = (
@@ -225,7 +231,8 @@ def _check_fraction(name: str, value: float) -> None:
 
 @functools.lru_cache(maxsize=8)
 def _digits_cached(image_size: int, seed: int, validation_fraction: float,
-                   test_fraction: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+                   test_fraction: float, validation_size: int | None,
+                   ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -241,9 +248,16 @@ def _digits_cached(image_size: int, seed: int, validation_fraction: float,
     index = np.arange(len(labels))
     rest, test = train_test_split(index, test_size=test_fraction, random_state=seed,
                                   stratify=labels)
-    train, validation = train_test_split(
-        rest, test_size=validation_fraction / (1.0 - test_fraction), random_state=seed,
-        stratify=labels[rest])
+    if validation_size is None:
+        held_out: float | int = validation_fraction / (1.0 - test_fraction)
+    elif not DIGITS_MIN_PART <= validation_size <= len(rest) - DIGITS_MIN_PART:
+        raise ValueError(f"validation_size must be in [{DIGITS_MIN_PART}, "
+                         f"{len(rest) - DIGITS_MIN_PART}] (digits has {len(rest)} examples "
+                         f"outside its test split), got {validation_size}")
+    else:
+        held_out = validation_size
+    train, validation = train_test_split(rest, test_size=held_out, random_state=seed,
+                                         stratify=labels[rest])
     splits = {}
     for split, idx in (("train", train), ("validation", validation), ("test", test)):
         idx = np.sort(idx)
@@ -256,13 +270,18 @@ def _digits_cached(image_size: int, seed: int, validation_fraction: float,
 
 def digits(image_size: int = 32, seed: int = 0,
            validation_fraction: float = DIGITS_VALIDATION_FRACTION,
-           test_fraction: float = DIGITS_TEST_FRACTION) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+           test_fraction: float = DIGITS_TEST_FRACTION,
+           validation_size: int | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """scikit-learn's handwritten digits as RGB uint8 images, split like CIFAR-10.
 
     Pixels (0..16 in ``load_digits``) are scaled to 0..255, resized bilinearly
     (antialiased) to ``image_size`` and repeated to 3 channels. The splits are
     class-stratified and fixed by ``seed`` (scikit-learn ``train_test_split``);
-    each keeps the original example order.
+    each keeps the original example order. The test split is cut first, so it
+    depends only on ``test_fraction`` and ``seed``; ``validation_size`` (a count,
+    in place of ``validation_fraction``) then cuts the validation split from the
+    rest: a larger one scores children on more images, the same test split stays
+    held out.
 
     Returns:
         ``{"train" | "validation" | "test": (images uint8 [N, S, S, 3],
@@ -276,7 +295,11 @@ def digits(image_size: int = 32, seed: int = 0,
     if validation_fraction + test_fraction >= 1.0:
         raise ValueError(f"validation_fraction + test_fraction must be < 1, got "
                          f"{validation_fraction} + {test_fraction}")
-    return _digits_cached(image_size, int(seed), float(validation_fraction), float(test_fraction))
+    if validation_size is not None and (isinstance(validation_size, bool)
+                                        or not isinstance(validation_size, int)):
+        raise ValueError(f"validation_size must be an int or None, got {validation_size!r}")
+    return _digits_cached(image_size, int(seed), float(validation_fraction), float(test_fraction),
+                          validation_size)
 
 
 def digits_info(image_size: int = 32, seed: int = 0,

@@ -11,7 +11,8 @@
   CIFAR-100 default to 5,000 (45,000 / 5,000, the split of Zoph et al. 2018's
   search). Other tfds datasets default to 10 % of their training split
   (our choice). Digits uses its own seeded stratified split (1347 / 150, with
-  300 test images never read here; ``nasnet.datasets.digits``). The test split
+  300 test images never read here; ``nasnet.datasets.digits``), where
+  ``validation_size`` sets the validation split's size instead. The test split
   is never read: a ``train_split`` naming it is rejected.
 * Preprocessing: images resized to ``image_size`` (when their size differs)
   and grey images repeated to 3 channels, cached as uint8; then, for training
@@ -73,8 +74,10 @@ class DataConfig:
         image_size: S, the side of the square images the network sees.
         train_split: the tfds split the train and validation sets are cut from.
         validation_size: examples held out from the end of ``train_split``
-            (None: 5,000 for CIFAR, 10 % otherwise; must stay None for digits,
-            whose split is fixed).
+            (None: 5,000 for CIFAR, 10 % otherwise). For digits, the size of
+            its stratified validation split (None: 150, leaving 1347 for
+            training), cut from the 1497 images outside its fixed 300-image
+            test split.
         train_limit: use only the first ``train_limit`` training examples
             (None: all; for small budgets and tests).
         batch_size: training batch size (32: slim's CIFAR recipe, nasnet.py).
@@ -117,9 +120,14 @@ class DataConfig:
         for name in ("validation_size", "train_limit", "eval_batch_size"):
             if getattr(self, name) is not None:
                 _check_int(name, getattr(self, name), minimum=1)
-        if self.is_digits and self.validation_size is not None:
-            raise ValueError(f"validation_size must be None for digits (its split is fixed "
-                             f"at 1347 / 150 / 300), got {self.validation_size}")
+        if self.is_digits and self.validation_size is not None and not (
+                datasets.DIGITS_MIN_PART <= self.validation_size
+                <= datasets.DIGITS_NON_TEST_EXAMPLES - datasets.DIGITS_MIN_PART):
+            raise ValueError(
+                f"validation_size must be in [{datasets.DIGITS_MIN_PART}, "
+                f"{datasets.DIGITS_NON_TEST_EXAMPLES - datasets.DIGITS_MIN_PART}] for digits "
+                f"({datasets.DIGITS_NON_TEST_EXAMPLES} examples outside its test split), "
+                f"got {self.validation_size}")
         if self.is_digits and self.train_split != "train":
             raise ValueError(f"train_split must be 'train' for digits, got {self.train_split!r}")
         _check_int("batch_size", self.batch_size, minimum=1)
@@ -257,7 +265,8 @@ def _tfds_sources(config: DataConfig):
 
 
 def _digits_sources(config: DataConfig):
-    splits = datasets.digits(config.image_size, config.split_seed)
+    splits = datasets.digits(config.image_size, config.split_seed,
+                             validation_size=config.validation_size)
     x_train, y_train = splits["train"]
     x_val, y_val = splits["validation"]
     if config.train_limit is not None:

@@ -148,6 +148,16 @@ def test_digits_splits_are_cifar_proportioned_stratified_and_seeded():
     assert not np.array_equal(other["validation"][1], splits["validation"][1])
 
 
+def test_a_digits_validation_size_grows_validation_from_train_and_keeps_the_test_split():
+    default = datasets.digits(image_size=8, seed=0)
+    larger = datasets.digits(image_size=8, seed=0, validation_size=450)
+    assert {k: len(v[1]) for k, v in larger.items()} == {"train": 1047, "validation": 450,
+                                                          "test": 300}
+    assert np.array_equal(larger["test"][0], default["test"][0])
+    assert set(larger["validation"][1].tolist()) == set(range(10))
+    assert datasets.DIGITS_NON_TEST_EXAMPLES == 1497
+
+
 def test_digits_native_size_keeps_the_pixels():
     images, _ = datasets.digits(image_size=8)["test"]
     assert images.shape[1:] == (8, 8, 3)
@@ -164,6 +174,9 @@ def test_digits_native_size_keeps_the_pixels():
     (dict(validation_fraction=0.0), "validation_fraction"),
     (dict(test_fraction=1.0), "test_fraction"),
     (dict(validation_fraction=0.5, test_fraction=0.5), "validation_fraction \\+ test_fraction"),
+    (dict(validation_size=9), "validation_size must be in \\[10, 1487\\] .* got 9"),
+    (dict(validation_size=1488), "validation_size must be in \\[10, 1487\\] .* got 1488"),
+    (dict(validation_size=100.0), "validation_size must be an int or None, got 100.0"),
 ])
 def test_digits_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):

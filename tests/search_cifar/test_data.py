@@ -68,6 +68,14 @@ def test_digits_pipeline_shapes_sizes_and_normalisation():
     assert data.num_examples_hint(info) == "digits: 1347 train / 150 validation at 16px"
 
 
+def test_a_digits_validation_size_scores_children_on_more_images():
+    config = dataclasses.replace(DIGITS, augment=False, validation_size=450)
+    train, val, info = make_datasets(config)
+    assert (info.train_examples, info.validation_examples) == (1047, 450)
+    assert sum(len(y) for _, y in batches(val)) == 450
+    assert data.steps_per_epoch(train, info) == 1047 // 50
+
+
 def test_validation_is_fixed_and_training_is_reshuffled_and_augmented_reproducibly():
     train, val, _ = make_datasets(DIGITS)
     first_epoch, second_epoch = batches(train), batches(train)
@@ -121,7 +129,9 @@ def test_config_defaults_pad_flip_and_digits_split():
     (dict(validation_size=0), "validation_size"),
     (dict(train_limit=0), "train_limit"),
     (dict(eval_batch_size=0), "eval_batch_size"),
-    (dict(dataset="digits", validation_size=100), "validation_size must be None for digits"),
+    (dict(dataset="digits", validation_size=9), "validation_size must be in \\[10, 1487\\] "
+                                                "for digits .* got 9"),
+    (dict(dataset="digits", validation_size=1488), "validation_size must be in \\[10, 1487\\]"),
     (dict(dataset="digits", train_split="train[:50%]"), "train_split must be 'train' for digits"),
     (dict(batch_size=0), "batch_size"),
     (dict(shuffle_buffer=0), "shuffle_buffer"),
