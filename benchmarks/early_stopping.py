@@ -145,12 +145,15 @@ class CpuTimed:
         return Result(result.reward, metrics, result.error)
 
 
-def digits_config(epochs: int, eta: int, filters: int, image_size: int, steps: int | None):
+def digits_config(epochs: int, eta: int, filters: int, image_size: int, steps: int | None,
+                  validation_size: int | None = None):
+    """The ``quickstart_asha`` experiment with the benchmark's child; ValueError if invalid."""
     from search_cifar import experiments  # noqa: PLC0415 -- TensorFlow, digits part only
 
     overrides = {"child.epochs": epochs, "early_stopping.reduction_factor": eta,
                  "child.network.backbone.num_conv_filters": filters,
-                 "child.data.image_size": image_size, "workers": 0}
+                 "child.data.image_size": image_size,
+                 "child.data.validation_size": validation_size, "workers": 0}
     if steps is not None:
         overrides.update({"child.steps_per_epoch": steps, "child.validation_steps": steps})
     return experiments.apply_overrides(experiments.get("quickstart_asha"), overrides)
@@ -160,7 +163,8 @@ def run_digits(args, seeds: Sequence[int], workdir: str) -> dict[str, Any]:
     from search_cifar import experiments  # noqa: PLC0415
     from search_cifar.child_evaluator import ChildEvaluator  # noqa: PLC0415
 
-    base = digits_config(args.epochs, args.eta, args.filters, args.image_size, args.steps)
+    base = digits_config(args.epochs, args.eta, args.filters, args.image_size, args.steps,
+                         args.validation_size)
     evaluator = CpuTimed(ChildEvaluator(base.child), base.child.epochs)  # data loaded once
     runs: dict[str, dict[int, list[Trial]]] = {mode: {} for mode in MODES}
     for seed in seeds:
@@ -361,6 +365,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--budget_es", type=int, default=72, help="digits children with ES")
     parser.add_argument("--filters", type=int, default=8, help="digits child F")
     parser.add_argument("--image_size", type=int, default=16, help="digits image size")
+    parser.add_argument("--validation_size", type=int, default=None,
+                        help="digits validation images (default: 150; at most 1487, taken "
+                             "from the training images)")
     parser.add_argument("--steps", type=int, default=None,
                         help="digits steps per epoch (default: one pass) and validation steps")
     parser.add_argument("--strategy", default="evolution", help="synthetic strategy")
@@ -381,6 +388,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         parser.error(f"--eta must be >= 2, got {args.eta}")
     if args.strategy not in strategies.names():
         parser.error(f"unknown strategy {args.strategy!r}; known: {strategies.names()}")
+    if args.part in ("both", "digits"):
+        try:   # a bad child (size, filters, validation size) fails before any search runs
+            digits_config(args.epochs, args.eta, args.filters, args.image_size, args.steps,
+                          args.validation_size)
+        except ValueError as e:
+            parser.error(str(e))
     results: dict[str, Any] = {"args": vars(args)}
     if args.part in ("both", "synthetic"):
         seeds = range(args.seeds or 20)
@@ -396,7 +409,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             results["digits"] = run_digits(args, seeds, args.workdir or tmp)
         print(f"\n## digits: evolution, {args.budget} children without ES, {args.budget_es} "
               f"with ES, {args.epochs}-epoch children (F={args.filters}, "
-              f"{args.image_size} px)\n\n{digits_table(results['digits'])}\n", flush=True)
+              f"{args.image_size} px, {args.validation_size or 150} validation images)"
+              f"\n\n{digits_table(results['digits'])}\n", flush=True)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=2, default=str)

@@ -80,6 +80,25 @@ def test_bad_arguments_are_refused(args):
         bench.main(["--part=synthetic", *args])
 
 
+@pytest.mark.parametrize("value, message", [
+    ("9", "validation_size must be in [10, 1487] for digits"),
+    ("1488", "got 1488"),
+])
+def test_a_bad_digits_validation_size_is_a_usage_error_before_any_search(tmp_path, capsys,
+                                                                         value, message):
+    with pytest.raises(SystemExit):
+        bench.main(["--part=digits", f"--validation_size={value}", f"--workdir={tmp_path}",
+                    f"--json={tmp_path / 'out.json'}"])
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_digits_config_carries_the_validation_size():
+    config = bench.digits_config(9, 3, 8, 16, None, validation_size=450)
+    assert config.child.data.validation_size == 450 and config.early_stopping.enabled
+    assert bench.digits_config(9, 3, 8, 16, None).child.data.validation_size is None
+
+
 @pytest.mark.slow
 def test_the_digits_part_at_its_tiny_size(tmp_path):
     results = bench.main(["--part=digits", "--tiny", f"--workdir={tmp_path}"])
