@@ -20,7 +20,12 @@ Two measurements (``search_cifar/early_stopping.py`` is what is measured):
    to *first* reach its best, and the ratio of the two times; where the
    validation accuracy saturates within a few children (digits' 150
    validation images do), the goal's ratio flatters early stopping and this
-   one does not.
+   one does not. And, per seed, how well the rungs predict: the Kendall tau
+   between the validation accuracy after each rung's epochs and the final one,
+   over the children the search without early stopping trained fully
+   (``rung_predictiveness``). Early stopping finds the best children only as
+   fast as that ranking allows. ``--validation_size`` scores the children on
+   more validation images than digits' default 150.
 2. **synthetic** (no training, many seeds): ``objectives.LearningCurveObjective``
    over ``NasnetCellObjective`` (3-block cells, 5 ops; curves of ``--epochs``
    epochs whose speed differs by architecture, so that they cross), the same
@@ -180,10 +185,38 @@ def run_digits(args, seeds: Sequence[int], workdir: str) -> dict[str, Any]:
             print(f"digits seed {seed} {mode}: {result.num_evaluated} children, "
                   f"{sum(map(cpu_seconds, result.trials)):.0f} CPU s, "
                   f"{time.monotonic() - start:.0f} s wall", flush=True)
-    return compare_digits(runs, base.child.epochs)
+    return compare_digits(runs, base.child.epochs,
+                          geometric_rungs(1, args.eta, base.child.epochs))
 
 
-def compare_digits(runs: dict[str, dict[int, list[Trial]]], max_epochs: int) -> dict[str, Any]:
+def rung_predictiveness(trials: Sequence[Trial], rungs: Sequence[int]) -> dict[int, Any]:
+    """How well a child's validation accuracy at each rung ranks the children's final ones.
+
+    Over the fully trained children (``is_full``) whose ``metrics["history"]``
+    covers the rung: Kendall tau (``scipy.stats.kendalltau``) between
+    ``val_accuracy`` after ``rung`` epochs and the child's reward. Early
+    stopping can only find the best children as fast as this ranking allows;
+    ``{rung: {"tau", "p_value", "n"}}``, tau None with fewer than 3 children.
+    """
+    from scipy import stats  # noqa: PLC0415
+
+    out: dict[int, Any] = {}
+    for rung in rungs:
+        pairs = [(t.metrics["history"][rung - 1]["val_accuracy"], t.reward) for t in trials
+                 if is_full(t) and len((t.metrics or {}).get("history") or ()) >= rung]
+        if len(pairs) < 3:
+            out[rung] = {"tau": None, "p_value": None, "n": len(pairs)}
+            continue
+        result = stats.kendalltau([a for a, _ in pairs], [b for _, b in pairs])
+        tau = float(result.statistic)
+        out[rung] = {"tau": tau if math.isfinite(tau) else None,
+                     "p_value": float(result.pvalue) if math.isfinite(tau) else None,
+                     "n": len(pairs)}
+    return out
+
+
+def compare_digits(runs: dict[str, dict[int, list[Trial]]], max_epochs: int,
+                   rungs: Sequence[int] = ()) -> dict[str, Any]:
     """Per seed: the best accuracy without early stopping, its CPU seconds, and the CPU
     seconds early stopping took to reach that accuracy."""
     rows = []
@@ -200,6 +233,7 @@ def compare_digits(runs: dict[str, dict[int, list[Trial]]], max_epochs: int) -> 
             "asha_best_at_half": best_within(asha, (full[-1][0] if full else 0.0) * GOAL_RATIO),
             "full_epochs": sum(child_epochs(t, max_epochs) for t in runs["full"][seed]),
             "asha_epochs": sum(child_epochs(t, max_epochs) for t in runs["asha"][seed]),
+            "rung_tau": rung_predictiveness(runs["full"][seed], rungs),
             "curves": {"full": full, "asha": asha}})
     time_ratios = [r["asha_cost_to_target"] / r["full_cost_to_target"]
                    if r["asha_cost_to_target"] is not None and r["full_cost_to_target"]
@@ -289,6 +323,13 @@ def digits_table(out: dict[str, Any]) -> str:
     lines.append(f"\nmedian ratio {_f(out['median_ratio'], '.2f')} (goal <= {GOAL_RATIO}); "
                  f"{out['seeds_reaching']}/{len(out['rows'])} seeds reached the accuracy; "
                  f"goal met: {'yes' if out['goal_met'] else 'no'}")
+    for row in out["rows"]:
+        if row.get("rung_tau"):
+            taus = ", ".join(f"after {rung} epoch(s) {_f(v['tau'], '+.2f')} (p "
+                             f"{_f(v['p_value'], '.2f')}, n {v['n']})"
+                             for rung, v in row["rung_tau"].items())
+            lines.append(f"seed {row['seed']}: Kendall tau of the fully trained children's "
+                         f"validation accuracy at the rungs against their final one: {taus}")
     lines.append(f"median ratio of the times to reach it "
                  f"{_f(out['median_time_to_best_ratio'], '.2f')}: the CPU seconds early stopping "
                  f"took to reach the accuracy over those the search without it took to first "

@@ -5,6 +5,7 @@ machine)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -57,6 +58,30 @@ def test_the_comparison_and_the_goal(tmp_path):
         not in table and "median ratio of the times to reach it -" in table
     bench.plot({"digits": out}, str(tmp_path / "digits.png"))
     assert (tmp_path / "digits.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def _with_history(t, accuracies):
+    history = [{"epoch": e + 1, "val_accuracy": a} for e, a in enumerate(accuracies)]
+    return dataclasses.replace(t, metrics={**t.metrics, "history": history})
+
+
+def test_rung_predictiveness_ranks_rung_accuracies_against_final_ones():
+    finals = [0.90, 0.95, 0.97, 0.99]
+    same_order = [_with_history(trial(i, f), [f - 0.5] + [f] * 8) for i, f in enumerate(finals)]
+    out = bench.rung_predictiveness(same_order, (1, 3))
+    assert out[1]["tau"] == pytest.approx(1.0) and out[3]["tau"] == pytest.approx(1.0)
+    assert out[1]["n"] == 4
+    reversed_first = [_with_history(trial(i, f), [1.0 - f] + [f] * 8)
+                      for i, f in enumerate(finals)]
+    assert bench.rung_predictiveness(reversed_first, (1,))[1]["tau"] == pytest.approx(-1.0)
+    # A child stopped early and one without history do not count; fewer than 3: no tau.
+    few = [same_order[0], same_order[1], _with_history(trial(5, 0.3, epochs=1), [0.3]),
+           trial(6, 0.9)]
+    assert bench.rung_predictiveness(few, (1,)) == {1: {"tau": None, "p_value": None, "n": 2}}
+    rows = bench.compare_digits({"full": {0: same_order}, "asha": {0: same_order}}, 9, (1, 3))
+    assert rows["rows"][0]["rung_tau"][3]["tau"] == pytest.approx(1.0)
+    assert "seed 0: Kendall tau of the fully trained children's validation accuracy at the " \
+           "rungs against their final one: after 1 epoch(s) +1.00" in bench.digits_table(rows)
 
 
 def test_the_synthetic_part_at_a_tiny_size(tmp_path):
