@@ -76,8 +76,11 @@ the retrained cell's accuracy compares with ``nasnet_cifar10``'s rewards.
 ENAS's own final training (``cifar10_micro_final.sh``: 15 layers, 36 filters,
 630 epochs [code]) is a full training run, ``transfer``'s job, not the search's.
 
-``enas_quickstart``, every value [ours], for digits on 2 CPU cores, within the
-CPU-seconds of the evolution ``quickstart`` (24 children of about 13 CPU-s):
+``enas_quickstart``, every value [ours], for digits on 2 CPU cores, sized to
+the CPU-seconds of the evolution ``quickstart`` when its 24 children cost about
+13 CPU-s each (since each child traces its training step once, about 7: the
+evolution quickstart now costs 171 CPU-s in all against this preset's 216,
+README "Weight-sharing search (ENAS)"):
 
 =============================  =====================  ==========================================
 data                           digits, 16 px, batch   offline; the quickstart child's data, so
