@@ -248,14 +248,8 @@ def _digits_cached(image_size: int, seed: int, validation_fraction: float,
     index = np.arange(len(labels))
     rest, test = train_test_split(index, test_size=test_fraction, random_state=seed,
                                   stratify=labels)
-    if validation_size is None:
-        held_out: float | int = validation_fraction / (1.0 - test_fraction)
-    elif not DIGITS_MIN_PART <= validation_size <= len(rest) - DIGITS_MIN_PART:
-        raise ValueError(f"validation_size must be in [{DIGITS_MIN_PART}, "
-                         f"{len(rest) - DIGITS_MIN_PART}] (digits has {len(rest)} examples "
-                         f"outside its test split), got {validation_size}")
-    else:
-        held_out = validation_size
+    held_out: float | int = (validation_fraction / (1.0 - test_fraction)
+                             if validation_size is None else validation_size)
     train, validation = train_test_split(rest, test_size=held_out, random_state=seed,
                                          stratify=labels[rest])
     splits = {}
@@ -266,6 +260,22 @@ def _digits_cached(image_size: int, seed: int, validation_fraction: float,
         y.setflags(write=False)
         splits[split] = (x, y)
     return splits
+
+
+def check_digits_validation_size(validation_size: int | None,
+                                 test_fraction: float = DIGITS_TEST_FRACTION) -> None:
+    """ValueError unless ``validation_size`` is None or an int that leaves every class
+    in both parts of the images outside the test split (1497 with the default split)."""
+    if validation_size is None:
+        return
+    if isinstance(validation_size, bool) or not isinstance(validation_size, int):
+        raise ValueError(f"validation_size must be an int or None, got {validation_size!r}")
+    # train_test_split holds out ceil(fraction x N) test examples.
+    non_test = DIGITS_NUM_EXAMPLES - math.ceil(DIGITS_NUM_EXAMPLES * test_fraction)
+    if not DIGITS_MIN_PART <= validation_size <= non_test - DIGITS_MIN_PART:
+        raise ValueError(f"validation_size must be in [{DIGITS_MIN_PART}, "
+                         f"{non_test - DIGITS_MIN_PART}] for digits ({non_test} examples "
+                         f"outside its test split), got {validation_size}")
 
 
 def digits(image_size: int = 32, seed: int = 0,
@@ -295,9 +305,7 @@ def digits(image_size: int = 32, seed: int = 0,
     if validation_fraction + test_fraction >= 1.0:
         raise ValueError(f"validation_fraction + test_fraction must be < 1, got "
                          f"{validation_fraction} + {test_fraction}")
-    if validation_size is not None and (isinstance(validation_size, bool)
-                                        or not isinstance(validation_size, int)):
-        raise ValueError(f"validation_size must be an int or None, got {validation_size!r}")
+    check_digits_validation_size(validation_size, test_fraction)
     return _digits_cached(image_size, int(seed), float(validation_fraction), float(test_fraction),
                           validation_size)
 

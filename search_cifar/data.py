@@ -120,14 +120,8 @@ class DataConfig:
         for name in ("validation_size", "train_limit", "eval_batch_size"):
             if getattr(self, name) is not None:
                 _check_int(name, getattr(self, name), minimum=1)
-        if self.is_digits and self.validation_size is not None and not (
-                datasets.DIGITS_MIN_PART <= self.validation_size
-                <= datasets.DIGITS_NON_TEST_EXAMPLES - datasets.DIGITS_MIN_PART):
-            raise ValueError(
-                f"validation_size must be in [{datasets.DIGITS_MIN_PART}, "
-                f"{datasets.DIGITS_NON_TEST_EXAMPLES - datasets.DIGITS_MIN_PART}] for digits "
-                f"({datasets.DIGITS_NON_TEST_EXAMPLES} examples outside its test split), "
-                f"got {self.validation_size}")
+        if self.is_digits:
+            datasets.check_digits_validation_size(self.validation_size)
         if self.is_digits and self.train_split != "train":
             raise ValueError(f"train_split must be 'train' for digits, got {self.train_split!r}")
         _check_int("batch_size", self.batch_size, minimum=1)
