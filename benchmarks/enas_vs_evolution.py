@@ -209,8 +209,7 @@ class Retrainer:
         from search_cifar.child_evaluator import ChildEvaluator  # noqa: PLC0415
         self.recipe = recipe
         self._make = ChildEvaluator
-        self._evaluators: dict[int, Any] = {}
-        self._scores: dict[int, TestScore] = {}
+        self._evaluators: dict[int, tuple[Any, TestScore]] = {}
         self.cache: dict[tuple[str, int], dict[str, Any]] = {}
 
     def _evaluator(self, seed: int):
@@ -219,8 +218,8 @@ class Retrainer:
             probe = self._make(config)
             score = TestScore(digits_test_pipeline(config.data, probe.sources))
             probe.callbacks.append(score)
-            self._evaluators[seed], self._scores[seed] = probe, score
-        return self._evaluators[seed], self._scores[seed]
+            self._evaluators[seed] = probe, score
+        return self._evaluators[seed]
 
     def run(self, genotype: Genotype, seed: int) -> dict[str, Any]:
         key = (genotype.fingerprint(), seed)
