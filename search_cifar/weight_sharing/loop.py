@@ -218,9 +218,13 @@ class WeightSharingSearch:
         self.start = time.perf_counter()
 
     # -- bookkeeping -----------------------------------------------------------------
-    def save(self) -> None:
+    def save(self) -> tuple[float, float]:
+        """Checkpoints the search; its time counts in the search's seconds (those of the
+        running epoch; the index on disk lacks only this save's own). Returns the clock after."""
+        since = time.perf_counter(), time.process_time()
         self.state["strategy"] = self.strategy.get_state()
         self.checkpoint.save(self.state)
+        return self._clock(since)
 
     def _clock(self, since: tuple[float, float]) -> tuple[float, float]:
         """Adds the wall / CPU seconds since ``since`` to the running epoch and the total."""
@@ -303,8 +307,8 @@ class WeightSharingSearch:
             running["steps"] += 1
             s["step"] = step + 1
             if every and s["step"] % every == 0 and s["step"] < steps:
-                clock = self._clock(clock)
-                self.save()
+                self._clock(clock)
+                clock = self.save()
         self._clock(clock)
         s["phase"], s["step"] = "controller", 0
         s["learning_rate"] = self.trainer.learning_rate()
@@ -329,7 +333,7 @@ class WeightSharingSearch:
                                           diagnostics(self.strategy))
             clock = self._clock(clock)
             if every and s["step"] % every == 0 and s["step"] < c.steps_per_epoch:
-                self.save()
+                clock = self.save()
         self._clock(clock)
         self.end_epoch()
 

@@ -175,6 +175,44 @@ def test_interrupted_anywhere_then_resumed_equals_uninterrupted(finished, tmp_pa
     _assert_same_search(workdir, resumed, reference, summary)
 
 
+class FakeClock:
+    """Stands in for ``loop.time``: both clocks stand still unless ``advance`` is called."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def process_time(self) -> float:
+        return self.now
+
+
+def test_checkpoint_saves_count_in_the_search_seconds(tmp_path, monkeypatch):
+    search = loop.WeightSharingSearch(ws_helpers.tiny_config(), str(tmp_path / "ws"),
+                                      stream=None)
+    clock = FakeClock()
+    monkeypatch.setattr(loop, "time", clock)
+    real = search.checkpoint.save
+
+    def slow_save(index):
+        real(index)
+        clock.advance(7.0)
+
+    monkeypatch.setattr(search.checkpoint, "save", slow_save)
+    state = search.state
+    before = state["cpu_seconds"], state["wall_seconds"], state["running"]["cpu_seconds"]
+    for _ in range(3):
+        assert search.save() == (clock.now, clock.now)
+    assert (state["cpu_seconds"] - before[0], state["wall_seconds"] - before[1],
+            state["running"]["cpu_seconds"] - before[2]) == (21.0, 21.0, 21.0)
+    # What the last index on disk holds: all but the last save's own seconds.
+    assert ws_helpers.index(search.workdir)["cpu_seconds"] == before[0] + 14.0
+
+
 # -- bad input: refused before anything is written --------------------------------------
 @pytest.mark.parametrize("overrides, message", [
     ({"supernet.num_blocks": 1, "space_num_blocks": 2},
