@@ -76,11 +76,11 @@ the retrained cell's accuracy compares with ``nasnet_cifar10``'s rewards.
 ENAS's own final training (``cifar10_micro_final.sh``: 15 layers, 36 filters,
 630 epochs [code]) is a full training run, ``transfer``'s job, not the search's.
 
-``enas_quickstart``, every value [ours], for digits on 2 CPU cores, sized to
-the CPU-seconds of the evolution ``quickstart`` when its 24 children cost about
-13 CPU-s each (since each child traces its training step once, about 7: the
-evolution quickstart now costs 171 CPU-s in all against this preset's 216,
-README "Weight-sharing search (ENAS)"):
+``enas_quickstart``, every value [ours], for digits on 2 CPU cores, sized so
+that the whole command (search, derivation, retraining) costs no more
+CPU-seconds than the evolution ``quickstart`` (24 children that each trace
+their training step once, about 7 CPU-s a child; 178 CPU-s in all when last
+measured, README "Weight-sharing search (ENAS)"):
 
 =============================  =====================  ==========================================
 data                           digits, 16 px, batch   offline; the quickstart child's data, so
@@ -88,36 +88,41 @@ data                           digits, 16 px, batch   offline; the quickstart ch
 space / supernet ops           3 blocks, the 5        the quickstart's space
                                quickstart ops
 supernet N / F                 1 / 8                  the quickstart child's size: one step
-                                                      costs about 0.12 CPU-s (measured,
+                                                      costs about 0.09 CPU-s (measured,
                                                       ``benchmarks/supernet.py``)
 aux head                       yes, 0.4               as the child it is retrained as
-drop path / dense dropout      off / off              20 short epochs: nothing to regularise
-epochs                         20 (42 steps each)     each branch's candidates get about 170
-                                                      updates; about 5.5 CPU-s an epoch
+drop path / dense dropout      off / off              15 short epochs: nothing to regularise
+epochs                         15 (42 steps each)     each branch's candidates get about 125
+                                                      updates; about 4.8 CPU-s an epoch, the
+                                                      first about 51 (the traces). 20 epochs
+                                                      cost 28 CPU-s more, which the evolution
+                                                      quickstart's cheaper children no longer
+                                                      leave room for
 learning rate                  cosine 0.05 -> 0.0005, one period that ends with the run, so the
-                               one period of 20       derivation scores the supernet at its
+                               one period of 15       derivation scores the supernet at its
                                epochs                 lowest rate (ENAS's 150 epochs also end a
                                                       period)
-controller                     rl "enas", Adam 0.01,  200 REINFORCE updates in all; 0.0035 is
+controller                     rl "enas", Adam 0.01,  150 REINFORCE updates in all; 0.0035 is
                                batch 5                for ENAS's 4,500
 controller steps per epoch     10 of 5 architectures  rewards cost about a third of training
 reward batch                   50 of the 150          noise about 0.06 per reward; a fresh
                                validation images      shuffle per epoch
-derivation                     100 candidates on all  a fixed set for every candidate; about
-                               150 validation images  12 CPU-s, forward only
+derivation                     100 candidates on all  a fixed set for every candidate, in one
+                               150 validation images  batch (``data.eval_batch_size``; batch
+                               (one batch of 150)     norm uses its statistics): about 5 CPU-s,
+                                                      against 11 in batches of 32
 retrain                        ``tiny`` child: 3      1 epoch leaves the ranking of cells to
-                               epochs                 noise; TINY's own preset (about 15 CPU-s)
-checkpoints                    at the end of each     a save costs about 0.5 CPU-s (the rl
-                               phase                  state is 5 MB of JSON): after every
-                                                      controller step they took 8 of an
-                                                      epoch's 14 CPU-s
+                               epochs                 noise; TINY's own preset (about 12 CPU-s)
+checkpoints                    at the end of each     ``checkpoint.py`` traces the write once
+                               phase                  (about 4 CPU-s), then a save costs about
+                                                      0.03 CPU-s (0.4 eagerly)
 =============================  =====================  ==========================================
 
-Measured once on 2 shared cores (load 2.5): 252 CPU-s for the whole command
-(``search.py --experiment=enas_quickstart``): the search 184 (its first epoch,
-with the supernet's traces, 60), the retraining 19, the rest start-up;
-``benchmarks/enas_vs_evolution.py`` measures it against the evolution
-quickstart.
+Measured once on a quiet machine: 148 CPU-s for the whole command
+(``search.py --experiment=enas_quickstart``): the search 124 (its first
+epoch, with the traces, 51; the derivation 5), the retraining 11, the rest
+start-up and the report; ``benchmarks/enas_vs_evolution.py`` measures it
+against the evolution quickstart.
 
 Example:
     >>> config = override(get("enas_quickstart"), {"training.epochs": 2})
@@ -416,14 +421,15 @@ ENAS_QUICKSTART = WeightSharingConfig(
     name="enas_quickstart",
     supernet=SupernetConfig(num_blocks=3, ops=QUICKSTART_OPS, num_cells_per_stack=1,
                             out_filters=8, drop_path_keep_prob=1.0, dense_dropout_keep_prob=1.0),
-    training=SharedTrainingConfig(epochs=20, restart_period_epochs=20),
+    training=SharedTrainingConfig(epochs=15, restart_period_epochs=15),
     controller=ControllerConfig(strategy="rl",
                                 strategy_options={"preset": "enas", "batch_size": 5,
                                                   "learning_rate": 0.01},
                                 steps_per_epoch=10, architectures_per_step=5,
                                 reward_batch_size=50),
     derive=DeriveConfig(num_candidates=100, validation_batches=None),
-    data=data_lib.DataConfig(dataset="digits", image_size=16, batch_size=32),
+    data=data_lib.DataConfig(dataset="digits", image_size=16, batch_size=32,
+                             eval_batch_size=150),
     retrain=child_lib.TINY)
 
 PRESETS: dict[str, WeightSharingConfig] = {"enas_cifar10": ENAS_CIFAR10,

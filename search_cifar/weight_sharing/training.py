@@ -72,8 +72,11 @@ class SupernetTrainer:
             learning_rate=self.schedule, momentum=config.momentum, nesterov=config.nesterov,
             global_clipnorm=config.clip_norm)
         self.optimizer.build(model.trainable_variables)
-        self.train_step = tf.function(self._train_step)
-        self.eval_step = tf.function(self._eval_step)
+        # autograph off: the steps have no tensor-dependent Python control flow (the
+        # supernet branches with tf.switch_case / tf.cond), and converting every
+        # candidate layer's call costs about 3-4 CPU-s of their traces.
+        self.train_step = tf.function(self._train_step, autograph=False)
+        self.eval_step = tf.function(self._eval_step, autograph=False)
 
     @property
     def step(self) -> int:

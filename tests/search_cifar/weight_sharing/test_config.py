@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -34,7 +35,11 @@ def test_the_quickstart_is_offline_and_small():
     c = config_lib.get("enas_quickstart")
     assert c.data.dataset == "digits" and c.space().num_blocks == 3
     assert c.supernet.num_cells_per_stack == 1 and c.supernet.out_filters == 8
-    assert c.retrain == child_config.TINY and c.retrain.data == c.data
+    # Retrained on the searched data; only the derivation's validation batch differs (one
+    # batch of all 150 images: the supernet's batch norm uses the batch's statistics).
+    assert c.retrain == child_config.TINY
+    assert dataclasses.replace(c.data, eval_batch_size=None) == c.retrain.data
+    assert c.data.eval_batch_size == 150
 
 
 def test_the_retraining_recipe_is_a_child_config_a_preset_name_or_none():
