@@ -324,9 +324,16 @@ class RayExecutor:
                 f"{self.cpus_per_trial:g} CPU{gpus} each")
 
     def close(self) -> None:
-        """Cancels running trials (they stay pending in the saved state) and leaves Ray;
-        a local Ray is stopped."""
-        for ref in list(self._running) if hasattr(self, "_running") else []:
+        """Leaves Ray; running trials stay pending in the saved state. On a cluster they
+        are cancelled; a local Ray is stopped, which stops them with it.
+
+        A local Ray's trials are not cancelled first: a forced ``ray.cancel`` that
+        races with the task's completion can abort the driver (Ray's ``RAY_CHECK``
+        "it != submissible_tasks_.end()", ray-project/ray PR 54798; seen here with
+        Ray 2.60 on Ctrl-C in ``tests/search_cifar/test_resume_kill.py``), and
+        stopping the local Ray kills its workers anyway."""
+        running = list(self._running) if hasattr(self, "_running") else []
+        for ref in running if getattr(self, "_local", None) is None else []:
             try:
                 self._ray.cancel(ref, force=True)
             except Exception:  # noqa: BLE001 -- best effort at shutdown

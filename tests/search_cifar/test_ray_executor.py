@@ -160,3 +160,43 @@ def test_ray_executor_argument_errors():
         RayExecutor(num_workers=1, gpus_per_trial=1, num_gpus=0)
     import ray
     assert not ray.is_initialized()
+
+
+class _FakeRay:
+    """Records what close() asks of Ray."""
+
+    def __init__(self):
+        self.cancelled, self.killed, self.shut_down = [], [], False
+
+    def cancel(self, ref, force=False):
+        self.cancelled.append((ref, force))
+
+    def kill(self, actor):
+        self.killed.append(actor)
+
+    def is_initialized(self):
+        return True
+
+    def shutdown(self):
+        self.shut_down = True
+
+
+class _FakeLocalRay:
+    closed = False
+
+    def close(self):
+        self.closed = True
+
+
+@pytest.mark.parametrize("local", [True, False])
+def test_close_cancels_running_trials_on_a_cluster_only(local):
+    """A local Ray is stopped with its trials; a forced cancel there can race with a trial's
+    end and abort the driver (see RayExecutor.close). A cluster's trials are cancelled."""
+    executor = object.__new__(RayExecutor)   # what close() reads, without starting Ray
+    fake, local_ray = _FakeRay(), _FakeLocalRay()
+    executor._ray, executor._started_ray = fake, True
+    executor._local = local_ray if local else None
+    executor._running, executor._decide, executor._mailbox = {"ref-1": 1, "ref-2": 2}, {}, None
+    executor.close()
+    assert fake.cancelled == ([] if local else [("ref-1", True), ("ref-2", True)])
+    assert fake.shut_down and executor._running == {} and local_ray.closed == local
