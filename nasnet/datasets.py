@@ -48,9 +48,16 @@ DIGITS = "digits"
 DIGITS_VALIDATION_FRACTION = 1.0 / 12.0
 DIGITS_TEST_FRACTION = 1.0 / 6.0
 DIGITS_NUM_EXAMPLES = 1797   # sklearn.datasets.load_digits()
+
+
+def _non_test_examples(test_fraction: float) -> int:
+    """Digits examples outside a test split of ``test_fraction`` (train_test_split holds out
+    ceil(fraction x N)): those ``validation_size`` is cut from."""
+    return DIGITS_NUM_EXAMPLES - math.ceil(DIGITS_NUM_EXAMPLES * test_fraction)
+
+
 #: Examples outside the default test split (1797 - 300), from which ``validation_size`` is cut.
-DIGITS_NON_TEST_EXAMPLES = DIGITS_NUM_EXAMPLES - math.ceil(DIGITS_NUM_EXAMPLES
-                                                           * DIGITS_TEST_FRACTION)
+DIGITS_NON_TEST_EXAMPLES = _non_test_examples(DIGITS_TEST_FRACTION)
 #: Fewest examples per part of a stratified split: one per class.
 DIGITS_MIN_PART = 10
 _DIGITS_MAX_VALUE = 16.0     # load_digits() pixels are integers 0..16
@@ -270,8 +277,7 @@ def check_digits_validation_size(validation_size: int | None,
         return
     if isinstance(validation_size, bool) or not isinstance(validation_size, int):
         raise ValueError(f"validation_size must be an int or None, got {validation_size!r}")
-    # train_test_split holds out ceil(fraction x N) test examples.
-    non_test = DIGITS_NUM_EXAMPLES - math.ceil(DIGITS_NUM_EXAMPLES * test_fraction)
+    non_test = _non_test_examples(test_fraction)
     if not DIGITS_MIN_PART <= validation_size <= non_test - DIGITS_MIN_PART:
         raise ValueError(f"validation_size must be in [{DIGITS_MIN_PART}, "
                          f"{non_test - DIGITS_MIN_PART}] for digits ({non_test} examples "
