@@ -332,8 +332,8 @@ class RayExecutor:
         "it != submissible_tasks_.end()", ray-project/ray PR 54798; seen here with
         Ray 2.60 on Ctrl-C in ``tests/search_cifar/test_resume_kill.py``), and
         stopping the local Ray kills its workers anyway."""
-        running = list(self._running) if hasattr(self, "_running") else []
-        for ref in running if getattr(self, "_local", None) is None else []:
+        on_cluster = getattr(self, "_local", None) is None
+        for ref in list(getattr(self, "_running", {})) if on_cluster else []:
             try:
                 self._ray.cancel(ref, force=True)
             except Exception:  # noqa: BLE001 -- best effort at shutdown
