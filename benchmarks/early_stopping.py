@@ -3,7 +3,7 @@
 Two measurements (``search_cifar/early_stopping.py`` is what is measured):
 
 1. **digits** (real children, TensorFlow): the ``quickstart_asha`` experiment
-   (digits, the tiny child, regularized evolution) with its children of
+   (digits, the tiny child, regularized evolution or ``--strategy``) with its children of
    ``--epochs`` epochs, once with early stopping (rungs ``1, 3, 9 ...`` below
    ``--epochs``, reduction factor ``--eta``) and ``--budget_es`` children, once
    without and ``--budget`` children, for each seed (the strategy's seed; the
@@ -24,8 +24,11 @@ Two measurements (``search_cifar/early_stopping.py`` is what is measured):
    between the validation accuracy after each rung's epochs and the final one,
    over the children the search without early stopping trained fully
    (``rung_predictiveness``). Early stopping finds the best children only as
-   fast as that ranking allows. ``--validation_size`` scores the children on
-   more validation images than digits' default 150.
+   fast as that ranking allows. And how precisely the split measures the best
+   accuracy: its binomial standard error, in images, beside the images by
+   which early stopping's best within half the CPU seconds falls short.
+   ``--validation_size`` scores the children on more validation images than
+   digits' default 150.
 2. **synthetic** (no training, many seeds): ``objectives.LearningCurveObjective``
    over ``NasnetCellObjective`` (3-block cells, 5 ops; curves of ``--epochs``
    epochs whose speed differs by architecture, so that they cross), the same
@@ -151,14 +154,21 @@ class CpuTimed:
 
 
 def digits_config(epochs: int, eta: int, filters: int, image_size: int, steps: int | None,
-                  validation_size: int | None = None):
-    """The ``quickstart_asha`` experiment with the benchmark's child; ValueError if invalid."""
+                  validation_size: int | None = None, strategy: str | None = None):
+    """The ``quickstart_asha`` experiment with the benchmark's child; ValueError if invalid.
+
+    ``strategy``: another strategy than the experiment's (evolution) runs with
+    ``objectives.STRATEGY_OPTIONS``' options for it, else its defaults.
+    """
     from search_cifar import experiments  # noqa: PLC0415 -- TensorFlow, digits part only
 
     overrides = {"child.epochs": epochs, "early_stopping.reduction_factor": eta,
                  "child.network.backbone.num_conv_filters": filters,
                  "child.data.image_size": image_size,
                  "child.data.validation_size": validation_size, "workers": 0}
+    if strategy is not None and strategy != experiments.get("quickstart_asha").strategy:
+        overrides.update({"strategy": strategy,
+                          "strategy_options": objectives.STRATEGY_OPTIONS.get(strategy, {})})
     if steps is not None:
         overrides.update({"child.steps_per_epoch": steps, "child.validation_steps": steps})
     return experiments.apply_overrides(experiments.get("quickstart_asha"), overrides)
@@ -169,7 +179,7 @@ def run_digits(args, seeds: Sequence[int], workdir: str) -> dict[str, Any]:
     from search_cifar.child_evaluator import ChildEvaluator  # noqa: PLC0415
 
     base = digits_config(args.epochs, args.eta, args.filters, args.image_size, args.steps,
-                         args.validation_size)
+                         args.validation_size, args.strategy)
     evaluator = CpuTimed(ChildEvaluator(base.child), base.child.epochs)  # data loaded once
     runs: dict[str, dict[int, list[Trial]]] = {mode: {} for mode in MODES}
     for seed in seeds:
@@ -186,7 +196,8 @@ def run_digits(args, seeds: Sequence[int], workdir: str) -> dict[str, Any]:
                   f"{sum(map(cpu_seconds, result.trials)):.0f} CPU s, "
                   f"{time.monotonic() - start:.0f} s wall", flush=True)
     return compare_digits(runs, base.child.epochs,
-                          geometric_rungs(1, args.eta, base.child.epochs))
+                          geometric_rungs(1, args.eta, base.child.epochs),
+                          validation_images=evaluator.evaluator.data_info.validation_examples)
 
 
 def rung_predictiveness(trials: Sequence[Trial], rungs: Sequence[int]) -> dict[int, Any]:
@@ -215,10 +226,29 @@ def rung_predictiveness(trials: Sequence[Trial], rungs: Sequence[int]) -> dict[i
     return out
 
 
+def accuracy_noise(accuracy: float | None, images: int | None) -> dict[str, Any] | None:
+    """How precisely one validation accuracy is measured: the binomial standard error
+    ``sqrt(a (1 - a) / n)`` of an accuracy ``a`` on ``n`` images, also in images
+    (``sqrt(n a (1 - a))``). None when either is unknown."""
+    if accuracy is None or not images:
+        return None
+    return {"images": int(images),
+            "standard_error": math.sqrt(accuracy * (1.0 - accuracy) / images),
+            "standard_error_images": math.sqrt(images * accuracy * (1.0 - accuracy))}
+
+
 def compare_digits(runs: dict[str, dict[int, list[Trial]]], max_epochs: int,
-                   rungs: Sequence[int] = ()) -> dict[str, Any]:
+                   rungs: Sequence[int] = (), validation_images: int | None = None
+                   ) -> dict[str, Any]:
     """Per seed: the best accuracy without early stopping, its CPU seconds, and the CPU
-    seconds early stopping took to reach that accuracy."""
+    seconds early stopping took to reach that accuracy.
+
+    With ``validation_images`` (the images every child is scored on), each row
+    also says how precisely the best accuracy is measured (``accuracy_noise``)
+    and by how many images early stopping's best within half the CPU seconds
+    falls short of it (``gap_images_at_half``): a gap inside the standard
+    error is a difference the split cannot resolve.
+    """
     rows = []
     for seed in sorted(runs["full"]):
         full = anytime(runs["full"][seed], cpu_seconds)
@@ -235,6 +265,11 @@ def compare_digits(runs: dict[str, dict[int, list[Trial]]], max_epochs: int,
             "asha_epochs": sum(child_epochs(t, max_epochs) for t in runs["asha"][seed]),
             "rung_tau": rung_predictiveness(runs["full"][seed], rungs),
             "curves": {"full": full, "asha": asha}})
+        row = rows[-1]
+        row["noise"] = accuracy_noise(target, validation_images)
+        half = row["asha_best_at_half"]
+        row["gap_images_at_half"] = None if row["noise"] is None or half is None else (
+            round((target - half) * validation_images))
     time_ratios = [r["asha_cost_to_target"] / r["full_cost_to_target"]
                    if r["asha_cost_to_target"] is not None and r["full_cost_to_target"]
                    else math.inf for r in rows]
@@ -324,6 +359,16 @@ def digits_table(out: dict[str, Any]) -> str:
                  f"{out['seeds_reaching']}/{len(out['rows'])} seeds reached the accuracy; "
                  f"goal met: {'yes' if out['goal_met'] else 'no'}")
     for row in out["rows"]:
+        noise = row.get("noise")
+        if noise:
+            half = row["asha_best_at_half"]
+            lines.append(
+                f"seed {row['seed']}: on {noise['images']} validation images the best "
+                f"accuracy {_f(row['target'])} has a binomial standard error of "
+                f"{noise['standard_error']:.4f} ({noise['standard_error_images']:.1f} images); "
+                + ("ES has no fully trained child within half the CPU seconds" if half is None
+                   else f"ES's best within half the CPU seconds is "
+                        f"{row['gap_images_at_half']} image(s) below it"))
         if row.get("rung_tau"):
             taus = ", ".join(f"after {rung} epoch(s) {_f(v['tau'], '+.2f')} (p "
                              f"{_f(v['p_value'], '.2f')}, n {v['n']})"
@@ -411,7 +456,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                              "from the training images)")
     parser.add_argument("--steps", type=int, default=None,
                         help="digits steps per epoch (default: one pass) and validation steps")
-    parser.add_argument("--strategy", default="evolution", help="synthetic strategy")
+    parser.add_argument("--strategy", default="evolution",
+                        help="the strategy of both parts (digits: evolution is the "
+                             "quickstart_asha experiment's, with its options)")
     parser.add_argument("--levels", default="45,90,180,360,720",
                         help="synthetic child-epoch budgets")
     parser.add_argument("--workdir", default=None, help="keep (and resume) the digits searches")
@@ -448,7 +495,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         seeds = range(args.seeds or 3)
         with tempfile.TemporaryDirectory() as tmp:
             results["digits"] = run_digits(args, seeds, args.workdir or tmp)
-        print(f"\n## digits: evolution, {args.budget} children without ES, {args.budget_es} "
+        print(f"\n## digits: {args.strategy}, {args.budget} children without ES, {args.budget_es} "
               f"with ES, {args.epochs}-epoch children (F={args.filters}, "
               f"{args.image_size} px, {args.validation_size or 150} validation images)"
               f"\n\n{digits_table(results['digits'])}\n", flush=True)

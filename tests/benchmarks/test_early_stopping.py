@@ -60,6 +60,32 @@ def test_the_comparison_and_the_goal(tmp_path):
     assert (tmp_path / "digits.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_each_seed_says_how_precisely_the_split_measures_the_best_accuracy():
+    runs = {"full": {0: [trial(0, 0.99, cpu=20.0), trial(1, 0.98, cpu=20.0)],
+                     1: [trial(0, 0.99, cpu=20.0)]},
+            "asha": {0: [trial(0, 0.98, cpu=10.0), trial(1, 0.99, cpu=30.0)],
+                     1: [trial(0, 0.5, epochs=1, cpu=30.0)]}}
+    out = bench.compare_digits(runs, 9, validation_images=400)
+    first, second = out["rows"]
+    # sqrt(0.99 * 0.01 / 400) = 0.004975; in images sqrt(400 * 0.99 * 0.01) = 1.99.
+    assert first["noise"]["standard_error"] == pytest.approx(0.004975, abs=1e-6)
+    assert first["noise"]["standard_error_images"] == pytest.approx(1.99, abs=1e-3)
+    # Within half of 40 CPU s, ES's best is 0.98: 4 of 400 images below 0.99.
+    assert first["gap_images_at_half"] == 4
+    # No fully trained child within half: no gap, and the table says so.
+    assert second["asha_best_at_half"] is None and second["gap_images_at_half"] is None
+    table = bench.digits_table(out)
+    assert ("seed 0: on 400 validation images the best accuracy 0.9900 has a binomial standard "
+            "error of 0.0050 (2.0 images); ES's best within half the CPU seconds is 4 image(s) "
+            "below it") in table
+    assert "seed 1: on 400 validation images the best accuracy 0.9900 has a binomial " \
+           "standard error of 0.0050 (2.0 images); ES has no fully trained child within half " \
+           "the CPU seconds" in table
+    # Without the split's size there is no noise line.
+    assert "binomial" not in bench.digits_table(bench.compare_digits(runs, 9))
+    assert bench.accuracy_noise(None, 400) is None and bench.accuracy_noise(0.9, None) is None
+
+
 def _with_history(t, accuracies):
     history = [{"epoch": e + 1, "val_accuracy": a} for e, a in enumerate(accuracies)]
     return dataclasses.replace(t, metrics={**t.metrics, "history": history})
@@ -118,10 +144,15 @@ def test_a_bad_digits_validation_size_is_a_usage_error_before_any_search(tmp_pat
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_digits_config_carries_the_validation_size():
+def test_the_digits_config_carries_the_validation_size_and_the_strategy():
     config = bench.digits_config(9, 3, 8, 16, None, validation_size=450)
     assert config.child.data.validation_size == 450 and config.early_stopping.enabled
     assert bench.digits_config(9, 3, 8, 16, None).child.data.validation_size is None
+    evolution = bench.digits_config(9, 3, 8, 16, None, strategy="evolution")
+    assert evolution.strategy == "evolution" and evolution.strategy_options
+    random = bench.digits_config(9, 3, 8, 16, None, strategy="random")
+    assert random.strategy == "random" and random.strategy_options == {}
+    assert random.build_strategy().name == "random"
 
 
 @pytest.mark.slow
