@@ -27,6 +27,11 @@ Mixed precision (``precision_policy``): ``auto`` is ``mixed_bfloat16`` on TPU
 (Keras wraps the optimizer in a ``LossScaleOptimizer``: dynamic loss scaling)
 and ``float32`` on CPU.
 
+``dtype_policy(name)`` sets the global Keras dtype policy for a block (the
+layers built inside keep it) and restores the previous one after.
+``check_xla_devices`` refuses XLA where TensorFlow cannot run it (several
+replicas on logical CPU devices).
+
 Example:
     >>> configure_cpu_devices(2)            # before TensorFlow initialises
     >>> strategy = make_strategy("mirrored")
@@ -36,10 +41,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from typing import Iterator
 
 import tensorflow as tf
+import tf_keras
 
 #: ``make_strategy`` names.
 STRATEGIES = ("one_device", "mirrored", "multi_worker_mirrored", "tpu")
@@ -165,6 +173,38 @@ def precision_policy(name: str, strategy: tf.distribute.Strategy) -> str:
     if tf.config.list_logical_devices("GPU"):
         return "mixed_float16"
     return "float32"
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str) -> Iterator[None]:
+    """The global Keras dtype policy is ``name`` inside the block, the previous one after
+    (also when the block raises). Layers built inside keep ``name``."""
+    previous = tf_keras.mixed_precision.global_policy()
+    tf_keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        tf_keras.mixed_precision.set_global_policy(previous)
+
+
+def check_xla_devices(strategy: tf.distribute.Strategy, setting: str = "xla=true") -> None:
+    """ValueError for XLA with several replicas on logical CPU devices.
+
+    It fails at the first step in TensorFlow 2.20 ("Trying to access resource
+    ... located in device CPU:1 from device CPU:0", the XLA known issue on
+    variables of other devices), so it is refused up front; ``setting`` names
+    the caller's switch in the message. (Measured in
+    ``benchmarks/transfer_throughput.py``.)
+    """
+    if strategy.num_replicas_in_sync < 2 or not isinstance(strategy,
+                                                           tf.distribute.MirroredStrategy):
+        return
+    devices = [str(d).upper() for d in strategy.extended.worker_devices]
+    if any("CPU" in d for d in devices):
+        raise ValueError(
+            f"{setting} with {strategy.num_replicas_in_sync} replicas on logical CPU devices "
+            f"is not supported by TensorFlow (XLA cannot read a variable of one CPU device "
+            f"from another); use XLA with one device on a CPU, or mirrored on GPUs")
 
 
 def describe(strategy: tf.distribute.Strategy) -> dict:

@@ -37,7 +37,7 @@ import os
 import tensorflow as tf
 import tf_keras
 
-from nasnet import filesystem, flops, io_utils, networks, paths
+from nasnet import distribute, filesystem, flops, io_utils, networks, paths
 from nasnet.artifacts import (CHECKPOINT_DIR, CONFIG_FILE, EXPORT_INFO_FILE, FINAL_DIR,
                               GENOTYPE_FILE, METRICS_FILE, SAVED_MODEL_DIR)
 from nasnet.export_info import (CLASSIFICATION, ClassificationDetails, ExportInfo,
@@ -105,12 +105,8 @@ def restore_classifier(genotype: Genotype | None, config: TrainConfig,
     """
     if not tf.io.gfile.exists(checkpoint + ".index"):
         raise ValueError(f"no checkpoint at {checkpoint!r} (expected {checkpoint}.index)")
-    previous = tf_keras.mixed_precision.global_policy()
-    tf_keras.mixed_precision.set_global_policy("float32")
-    try:
+    with distribute.dtype_policy("float32"):
         model = trainer.build_model(config, genotype)
-    finally:
-        tf_keras.mixed_precision.set_global_policy(previous)
     try:
         status = tf.train.Checkpoint(model=model).read(checkpoint)
         status.expect_partial()

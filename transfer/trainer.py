@@ -207,34 +207,9 @@ def _check_workdir(workdir: str, config: TrainConfig, genotype: Genotype | None)
 
 
 def check_xla(config: TrainConfig, strategy: tf.distribute.Strategy) -> None:
-    """XLA with several replicas on logical CPU devices fails at the first step in
-    TensorFlow 2.20 ("Trying to access resource ... located in device CPU:1 from
-    device CPU:0", the XLA known issue on variables of other devices): refuse it
-    up front. (Measured in benchmarks/transfer_throughput.py.)"""
-    if not config.xla or strategy.num_replicas_in_sync < 2:
-        return
-    if not isinstance(strategy, tf.distribute.MirroredStrategy):
-        return
-    devices = [str(d).upper() for d in strategy.extended.worker_devices]
-    if any("CPU" in d for d in devices):
-        raise ValueError(
-            f"xla=true with {strategy.num_replicas_in_sync} replicas on logical CPU devices is "
-            f"not supported by TensorFlow (XLA cannot read a variable of one CPU device from "
-            f"another); use XLA with one device on a CPU, or mirrored on GPUs")
-
-
-class _precision:
-    """Sets the global Keras dtype policy for a block, then restores it."""
-
-    def __init__(self, policy: str):
-        self.policy = policy
-
-    def __enter__(self):
-        self.previous = tf_keras.mixed_precision.global_policy()
-        tf_keras.mixed_precision.set_global_policy(self.policy)
-
-    def __exit__(self, *exc):
-        tf_keras.mixed_precision.set_global_policy(self.previous)
+    """``distribute.check_xla_devices`` when ``config.xla`` is on."""
+    if config.xla:
+        distribute.check_xla_devices(strategy, "xla=true")
 
 
 def _write_final_weights(model: tf_keras.Model, workdir: str, chief: bool, worker: str) -> None:
@@ -347,7 +322,7 @@ def train(config: TrainConfig, workdir: str, *, genotype: Genotype | None = None
 
     tf_keras.utils.set_random_seed(config.seed)
     eval_batch = config.eval_batch_size or global_batch
-    with _precision(policy):
+    with distribute.dtype_policy(policy):
         with strategy.scope():
             model = build_model(config, genotype)
             optimizer = make_optimizer(config, global_batch, train_examples)

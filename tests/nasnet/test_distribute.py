@@ -68,6 +68,27 @@ def test_precision_policy():
         distribute.precision_policy("fp8", strategy)
 
 
+def test_dtype_policy_holds_inside_the_block_and_is_restored_even_on_an_error():
+    import tf_keras
+
+    assert tf_keras.mixed_precision.global_policy().name == "float32"
+    with distribute.dtype_policy("mixed_bfloat16"):
+        layer = tf_keras.layers.Dense(2)
+        assert tf_keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+    assert tf_keras.mixed_precision.global_policy().name == "float32"
+    assert layer.dtype_policy.name == "mixed_bfloat16"     # a layer keeps its policy
+    with pytest.raises(RuntimeError, match="inside"):
+        with distribute.dtype_policy("mixed_float16"):
+            raise RuntimeError("inside")
+    assert tf_keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_xla_on_one_device_is_accepted():
+    # Several logical CPU devices (refused) need a split CPU: test_train_binary.py and
+    # tests/search_cifar/weight_sharing/test_distribute.py run that in a subprocess.
+    distribute.check_xla_devices(distribute.make_strategy("one_device"))
+
+
 def test_cpu_devices_cannot_be_split_after_tensorflow_started():
     tf.config.list_logical_devices("CPU")          # TensorFlow is initialised by now
     current = len(tf.config.list_logical_devices("CPU"))
