@@ -20,6 +20,15 @@ done once at the first save (about 4 CPU-s) and each later save costs about
 supernet and the optimizer create all theirs at construction). Reading stays
 eager and reads files written either way.
 
+A traced write sees only what the object graph shows inside a
+``tf.function``, and some objects show less there: ``tf_keras``'
+``LossScaleOptimizer`` (``training.mixed_precision=mixed_float16``) keeps its
+dynamic loss scale and good-step counter as children of the graph they were
+made in, so a traced write silently leaves them out. The first save
+therefore checks itself: it also writes eagerly to a scratch directory, and
+if the two files hold different variables, that save and every later one are
+written eagerly (``traced`` tells which).
+
 A kill at any moment leaves the previous index pointing at complete weights:
 the index is the commit point, and weights it does not name are deleted at
 the next save. On a multi-worker strategy only the chief keeps its files; the
@@ -59,9 +68,11 @@ class SearchCheckpoint:
         self.directory = directory
         self.chief = chief
         self._checkpoint = tf.train.Checkpoint(**trackables)
-        self._write = tf.function(self._checkpoint.write, autograph=False,
-                                  input_signature=[tf.TensorSpec([], tf.string)])
+        self._traced_write = tf.function(self._checkpoint.write, autograph=False,
+                                         input_signature=[tf.TensorSpec([], tf.string)])
         self._current: str | None = None
+        #: None until the first save; then whether saves are traced (module docstring).
+        self.traced: bool | None = None
 
     @property
     def index_path(self) -> str:
@@ -99,15 +110,32 @@ class SearchCheckpoint:
         if not self.chief:
             scratch = tempfile.mkdtemp(prefix="worker-ckpt-")
             try:
-                self._write(tf.constant(os.path.join(scratch, name)))
+                self._write(os.path.join(scratch, name))
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
             return
-        self._write(tf.constant(os.path.join(self.directory, name)))
+        self._write(os.path.join(self.directory, name))
         io_utils.atomic_write_json(self.index_path,
                                    {**index, "format_version": FORMAT_VERSION, "weights": name})
         self._current = name
         self._remove_unreferenced()
+
+    def _write(self, prefix: str) -> None:
+        """Writes the objects under ``prefix``: traced, unless the first save found that a
+        traced write leaves variables out (module docstring)."""
+        if self.traced is False:
+            self._checkpoint.write(prefix)
+            return
+        self._traced_write(tf.constant(prefix))
+        if self.traced is None:
+            scratch = tempfile.mkdtemp(prefix="ckpt-check-")
+            try:
+                eager = self._checkpoint.write(os.path.join(scratch, "eager"))
+                self.traced = _saved_keys(eager) == _saved_keys(prefix)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+            if not self.traced:
+                self._checkpoint.write(prefix)
 
     def _numbers(self) -> list[int]:
         names = {os.path.basename(p).split(".")[0]
@@ -124,3 +152,9 @@ class SearchCheckpoint:
             if name != self._current:
                 for path in glob.glob(os.path.join(self.directory, name + ".*")):
                     os.remove(path)
+
+
+def _saved_keys(prefix: str) -> set[str]:
+    """The variables a checkpoint file holds (its object graph aside)."""
+    return {name for name, _ in tf.train.list_variables(prefix)
+            if name != "_CHECKPOINTABLE_OBJECT_GRAPH"}
