@@ -105,7 +105,8 @@ def run_mode(config: config_lib.WeightSharingConfig, mode: str, epochs: int, uns
     sampler = strategies.make("random", space, seed=seed + 1)
     data = SearchData(config.data, 1, config.controller.reward_batch_size,
                       config.training.steps_per_epoch)
-    model = Supernet(config.supernet, data.info.num_classes, config.data.image_size, seed=seed)
+    model = Supernet(config.supernet, data.info.num_classes, config.data.image_size, seed=seed,
+                     mixed_precision=config.training.mixed_precision)
     trainer = SupernetTrainer(model, config.training, data.steps_per_epoch,
                               tf.distribute.get_strategy())
     evaluator = SupernetEvaluator(trainer, space)

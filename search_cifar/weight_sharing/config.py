@@ -36,6 +36,8 @@ learning rate                  cosine 0.05 -> 0.0005,     [code] child_lr_cosine
                                restarts T0=10, Tmul=2     T_0, T_mul (see note 2)
 optimizer                      SGD, Nesterov momentum 0.9 [code] utils.get_train_ops "momentum"
 gradient clipping              5.0, global norm           [ours] (note 3)
+precision / XLA                float32 / off              [code] ENAS trains in float32; see
+                                                          note 6 for a GPU's mixed_float16
 checkpoints                    at the end of each phase   [ours]: at most one epoch's training or
                                (2 per epoch)              controller phase is redone after a kill
                                                           (the issue allows one epoch); a save costs
@@ -68,6 +70,12 @@ rewards, and the ``rl`` strategy's ``batch_size=10`` makes that one update.
 (5) ENAS's ``op_tanh_reduce`` 2.5 (op logits divided by 2.5 more than input
 logits) is not applied: the ``rl`` strategy's decisions are untyped (see its
 "enas" preset in ``search_cifar/strategies/rl_controller.py``).
+(6) ``training.mixed_precision`` (``float32``, ``mixed_float16`` with dynamic
+loss scaling, ``mixed_bfloat16``; not ``auto``: the checkpointed optimizer
+differs with loss scaling, so a resumed run must name the same policy) and
+``training.jit_compile`` (XLA on each replica's step; a resumed run may
+switch it) are the usual levers on a GPU or TPU [ours]; the variables stay
+float32 and the logits and losses are float32 either way.
 
 Retraining (``retrain``): the ``nasnet_search`` child of
 ``search_cifar.child_config`` (Zoph et al. 2018's 20-epoch search child, N = 2,
@@ -133,6 +141,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
 from typing import Any, Mapping
@@ -153,7 +162,11 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 #: Fields a resumed run may change: how it runs, not what it computes.
 EXECUTION_FIELDS = ("tensorboard", "training.checkpoint_every_steps",
                     "controller.checkpoint_every_steps", "data.data_dir",
-                    "retrain.data.data_dir", "retrain.verbose", "retrain.tensorboard_dir")
+                    "retrain.data.data_dir", "retrain.verbose", "retrain.tensorboard_dir",
+                    "training.jit_compile")
+#: ``training.mixed_precision``: the Keras dtype policies (``nasnet.distribute``'s,
+#: without ``auto``, which would let a resumed run change the optimizer's state).
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:
@@ -234,7 +247,8 @@ class SharedTrainingConfig:
     the end of each phase. A checkpoint is not free: the supernet has
     thousands of variables and the ``rl`` strategy's state (its LSTM and Adam
     moments, as JSON) is megabytes, so a save costs about 0.5 CPU-s even for
-    the quickstart's supernet (measured).
+    the quickstart's supernet (measured). ``mixed_precision`` and ``jit_compile``:
+    note 6 of the module docstring.
     """
 
     epochs: int = 150
@@ -247,6 +261,8 @@ class SharedTrainingConfig:
     nesterov: bool = True
     clip_norm: float | None = 5.0
     checkpoint_every_steps: int | None = None
+    mixed_precision: str = "float32"
+    jit_compile: bool = False
 
     def __post_init__(self):
         _check_int("training.epochs", self.epochs, 1)
@@ -265,6 +281,14 @@ class SharedTrainingConfig:
             raise ValueError(f"training.nesterov must be true or false, got {self.nesterov!r}")
         if self.clip_norm is not None:
             _check_number("training.clip_norm", self.clip_norm, 0.0, low_open=True)
+        if self.mixed_precision not in PRECISIONS:
+            raise ValueError(
+                f"training.mixed_precision must be one of {', '.join(PRECISIONS)} (name the "
+                f"policy: a resumed run must train with the same one), got "
+                f"{self.mixed_precision!r}")
+        if not isinstance(self.jit_compile, bool):
+            raise ValueError(f"training.jit_compile must be true or false, "
+                             f"got {self.jit_compile!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -405,9 +429,20 @@ def override(config: WeightSharingConfig, overrides: Mapping[str, Any]) -> Weigh
     return config_utils.override(config, overrides)
 
 
+#: Fields added after weight-sharing searches were first released, with the value a
+#: config.json written before them meant: such a work directory still resumes.
+ADDED_FIELDS = {"training.mixed_precision": "float32", "training.jit_compile": False}
+
+
 def identity_diff(saved: Mapping[str, Any], config: WeightSharingConfig) -> list[str]:
-    """Dotted keys (outside ``EXECUTION_FIELDS``) where a saved config differs from ``config``."""
-    return config_utils.changed_keys(dict(saved), config.to_dict(), ignore=EXECUTION_FIELDS,
+    """Dotted keys (outside ``EXECUTION_FIELDS``) where a saved config differs from ``config``
+    (a key of ``ADDED_FIELDS`` absent from ``saved`` counts as its old value)."""
+    saved = json.loads(json.dumps(dict(saved)))
+    for key, value in ADDED_FIELDS.items():
+        section, _, name = key.rpartition(".")
+        if isinstance(saved.get(section), dict):
+            saved[section].setdefault(name, value)
+    return config_utils.changed_keys(saved, config.to_dict(), ignore=EXECUTION_FIELDS,
                                      leaves=("strategy_options",))
 
 

@@ -200,7 +200,8 @@ class WeightSharingSearch:
         tf_keras.utils.set_random_seed(config.seed)
         with self.dist.scope():
             self.model = Supernet(config.supernet, self.data.info.num_classes,
-                                  config.data.image_size, seed=config.seed)
+                                  config.data.image_size, seed=config.seed,
+                                  mixed_precision=config.training.mixed_precision)
             self.trainer = SupernetTrainer(self.model, config.training,
                                            self.data.steps_per_epoch, self.dist)
         self.evaluator = SupernetEvaluator(self.trainer, self.space)

@@ -20,7 +20,12 @@ fixed-shape output, the reduction-cell strides and batch norm).
   a checkpointed ``tf.random.Generator``; drop path follows ``model.progress``,
   the fraction of training done);
 * returns ``{"logits": [batch, classes]}`` plus ``"aux_logits"`` when the
-  aux head is on and ``training`` is set.
+  aux head is on and ``training`` is set, float32 whatever the precision.
+
+``mixed_precision`` (``config.PRECISIONS``) is the Keras dtype policy every
+layer is built with (``nasnet.distribute.dtype_policy``): under
+``mixed_float16`` / ``mixed_bfloat16`` the layers compute in 16 bits and keep
+float32 variables; the logits are cast back to float32 for the losses.
 
 All weights exist once the constructor returns (it runs one eager forward
 pass, and each cell builds all its candidates), so a traced step never
@@ -41,9 +46,9 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from nasnet import networks
+from nasnet import distribute, networks
 from search_cifar.weight_sharing.architecture import NUM_COLUMNS, SupernetOps
-from search_cifar.weight_sharing.config import SupernetConfig
+from search_cifar.weight_sharing.config import PRECISIONS, SupernetConfig
 from search_cifar.weight_sharing.supernet_cell import SupernetCell
 
 #: The aux head's 5x5 stride-3 VALID average pool needs at least this resolution.
@@ -54,8 +59,16 @@ class Supernet(tf_keras.Model):
     """See the module docstring. ``seed`` seeds the drop-path / dropout generator."""
 
     def __init__(self, config: SupernetConfig, num_classes: int, image_size: int,
-                 seed: int = 0, **kwargs):
-        super().__init__(**kwargs)
+                 seed: int = 0, mixed_precision: str = "float32", **kwargs):
+        if mixed_precision not in PRECISIONS:
+            raise ValueError(f"mixed_precision must be one of {', '.join(PRECISIONS)}, "
+                             f"got {mixed_precision!r}")
+        with distribute.dtype_policy(mixed_precision):
+            super().__init__(**kwargs)
+            self._build_layers(config, num_classes, image_size, seed)
+
+    def _build_layers(self, config: SupernetConfig, num_classes: int, image_size: int,
+                      seed: int) -> None:
         if not isinstance(config, SupernetConfig):
             raise ValueError(f"config must be a SupernetConfig, got {config!r}")
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
@@ -150,7 +163,7 @@ class Supernet(tf_keras.Model):
             seed = self.generator.make_seeds(1)[:, 0]
             x = tf.nn.experimental.stateless_dropout(
                 x, rate=1.0 - self.config.dense_dropout_keep_prob, seed=seed)
-        outputs = {"logits": self.logits_layer(x)}
+        outputs = {"logits": tf.cast(self.logits_layer(x), tf.float32)}
         if self.aux_head is not None and training:
-            outputs["aux_logits"] = self.aux_head(aux_input, training=True)
+            outputs["aux_logits"] = tf.cast(self.aux_head(aux_input, training=True), tf.float32)
         return outputs

@@ -175,7 +175,7 @@ class SupernetCell(tf_keras.layers.Layer):
                     y = drop_path(y, keep, noise=noise)  # keep 1: y unchanged
                 outs.append(y)
             states.append(outs[0] + outs[1])
-        mask = concat_mask(architecture)
+        mask = tf.cast(concat_mask(architecture), states[2].dtype)  # 16 bits under mixed precision
         return tf.concat([states[2 + k] * mask[k] for k in range(self.num_blocks)], axis=-1)
 
     def _branch(self, k: int, side: int, states: list[tf.Tensor], index: tf.Tensor,

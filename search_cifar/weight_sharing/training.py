@@ -30,6 +30,17 @@ that the first traced step creates no variable (which would trace it twice).
 ScheduledDropPath's progress is ``(step + 1) / (epochs x steps_per_epoch)``
 (ENAS ``_apply_drop_path``), set inside the train step.
 
+Precision and XLA (``config.mixed_precision``, ``config.jit_compile``; the
+model must be built with the same policy): under ``mixed_float16`` the SGD
+optimizer is wrapped in ``tf_keras``' ``LossScaleOptimizer`` (dynamic loss
+scaling: the loss is scaled up before the gradients, which are scaled back
+before clipping; a step whose gradients overflow is skipped and the scale
+lowered), as Keras ``fit`` does for the children and ``transfer``;
+``mixed_bfloat16`` needs no scaling. ``jit_compile`` compiles each
+replica's step with XLA (``tf.function(jit_compile=True)`` inside
+``strategy.run``; refused for several replicas on logical CPU devices,
+``nasnet.distribute.check_xla_devices``).
+
 Example:
     >>> trainer = SupernetTrainer(model, config.training, steps_per_epoch=281,
     ...                           strategy=tf.distribute.get_strategy())
@@ -42,6 +53,7 @@ from __future__ import annotations
 import tensorflow as tf
 import tf_keras
 
+from nasnet import distribute
 from search_cifar.weight_sharing.config import SharedTrainingConfig
 from search_cifar.weight_sharing.supernet import Supernet
 
@@ -68,15 +80,28 @@ class SupernetTrainer:
             first_decay_steps=config.restart_period_epochs * steps_per_epoch,
             t_mul=config.restart_multiplier, m_mul=1.0,
             alpha=config.learning_rate_min / config.learning_rate_max)
-        self.optimizer = tf_keras.optimizers.SGD(
+        if config.jit_compile:
+            distribute.check_xla_devices(strategy, "training.jit_compile=true")
+        optimizer = tf_keras.optimizers.SGD(
             learning_rate=self.schedule, momentum=config.momentum, nesterov=config.nesterov,
             global_clipnorm=config.clip_norm)
+        self.loss_scaling = config.mixed_precision == "mixed_float16"
+        if self.loss_scaling:
+            optimizer = tf_keras.mixed_precision.LossScaleOptimizer(optimizer)
+        self.optimizer = optimizer
         self.optimizer.build(model.trainable_variables)
         # autograph off: the steps have no tensor-dependent Python control flow (the
         # supernet branches with tf.switch_case / tf.cond), and converting every
         # candidate layer's call costs about 3-4 CPU-s of their traces.
         self.train_step = tf.function(self._train_step, autograph=False)
         self.eval_step = tf.function(self._eval_step, autograph=False)
+        self._replica_train = self._replica_train_step
+        self._replica_eval = self._replica_eval_step
+        if config.jit_compile:
+            self._replica_train = tf.function(self._replica_train_step, jit_compile=True,
+                                              autograph=False)
+            self._replica_eval = tf.function(self._replica_eval_step, jit_compile=True,
+                                             autograph=False)
 
     @property
     def step(self) -> int:
@@ -93,43 +118,48 @@ class SupernetTrainer:
         progress = tf.cast(self.optimizer.iterations + 1, tf.float32) / float(self.total_steps)
         model.progress.assign(tf.minimum(progress, 1.0))
         images, labels = next(iterator)
-
-        def replica_step(images, labels, architecture):
-            global_batch = tf.shape(images)[0] * self.strategy.num_replicas_in_sync
-            with tf.GradientTape() as tape:
-                outputs = model(images, architecture, training=True)
-                xent = tf.nn.sparse_softmax_cross_entropy_with_logits(
-                    labels=tf.cast(labels, tf.int32), logits=outputs["logits"])
-                data_loss = tf.nn.compute_average_loss(xent, global_batch_size=global_batch)
-                loss = data_loss
-                if "aux_logits" in outputs:
-                    aux = tf.nn.sparse_softmax_cross_entropy_with_logits(
-                        labels=tf.cast(labels, tf.int32), logits=outputs["aux_logits"])
-                    loss += model.config.aux_loss_weight * tf.nn.compute_average_loss(
-                        aux, global_batch_size=global_batch)
-                if model.losses:
-                    loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
-            variables = model.trainable_variables
-            grads = tape.gradient(loss, variables)
-            self.optimizer.apply_gradients(zip(grads, variables))
-            return data_loss, _correct(outputs["logits"], labels), tf.shape(labels)[0]
-
-        loss, correct, count = self.strategy.run(replica_step,
+        loss, correct, count = self.strategy.run(self._replica_train,
                                                  args=(images, labels, architecture))
         return (self.strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
                 self.strategy.reduce(tf.distribute.ReduceOp.SUM, correct, axis=None),
                 self.strategy.reduce(tf.distribute.ReduceOp.SUM, count, axis=None))
 
+    def _replica_train_step(self, images, labels, architecture):
+        model = self.model
+        global_batch = tf.shape(images)[0] * self.strategy.num_replicas_in_sync
+        with tf.GradientTape() as tape:
+            outputs = model(images, architecture, training=True)
+            xent = tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels=tf.cast(labels, tf.int32), logits=outputs["logits"])
+            data_loss = tf.nn.compute_average_loss(xent, global_batch_size=global_batch)
+            loss = data_loss
+            if "aux_logits" in outputs:
+                aux = tf.nn.sparse_softmax_cross_entropy_with_logits(
+                    labels=tf.cast(labels, tf.int32), logits=outputs["aux_logits"])
+                loss += model.config.aux_loss_weight * tf.nn.compute_average_loss(
+                    aux, global_batch_size=global_batch)
+            if model.losses:
+                loss += tf.nn.scale_regularization_loss(
+                    tf.add_n([tf.cast(term, tf.float32) for term in model.losses]))
+            if self.loss_scaling:
+                loss = self.optimizer.get_scaled_loss(loss)
+        variables = model.trainable_variables
+        grads = tape.gradient(loss, variables)
+        if self.loss_scaling:
+            grads = self.optimizer.get_unscaled_gradients(grads)
+        self.optimizer.apply_gradients(zip(grads, variables))
+        return data_loss, _correct(outputs["logits"], labels), tf.shape(labels)[0]
+
     def _eval_step(self, iterator, architecture):
         images, labels = next(iterator)
-
-        def replica_step(images, labels, architecture):
-            logits = self.model(images, architecture, training=False)["logits"]
-            return _correct(logits, labels), tf.shape(labels)[0]
-
-        correct, count = self.strategy.run(replica_step, args=(images, labels, architecture))
+        correct, count = self.strategy.run(self._replica_eval,
+                                           args=(images, labels, architecture))
         return (self.strategy.reduce(tf.distribute.ReduceOp.SUM, correct, axis=None),
                 self.strategy.reduce(tf.distribute.ReduceOp.SUM, count, axis=None))
+
+    def _replica_eval_step(self, images, labels, architecture):
+        logits = self.model(images, architecture, training=False)["logits"]
+        return _correct(logits, labels), tf.shape(labels)[0]
 
 
 def _correct(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:

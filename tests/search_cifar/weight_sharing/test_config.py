@@ -84,6 +84,22 @@ def test_identity_diff_ignores_execution_fields():
     assert config_lib.identity_diff(saved, changed) == []
     other = config_lib.override(c, {"supernet.out_filters": 16, "seed": 3})
     assert config_lib.identity_diff(saved, other) == ["seed", "supernet.out_filters"]
+    # XLA may be switched on a resume; the precision may not (the optimizer's state differs).
+    assert config_lib.identity_diff(saved, config_lib.override(
+        c, {"training.jit_compile": True})) == []
+    assert config_lib.identity_diff(saved, config_lib.override(
+        c, {"training.mixed_precision": "mixed_float16"})) == ["training.mixed_precision"]
+
+
+def test_a_config_written_before_the_precision_fields_still_resumes():
+    c = config_lib.get("enas_quickstart")
+    old = c.to_dict()
+    for key in config_lib.ADDED_FIELDS:
+        del old["training"][key.split(".")[1]]
+    assert config_lib.identity_diff(old, c) == []
+    assert "training" in old and "mixed_precision" not in old["training"]   # not modified
+    assert config_lib.identity_diff(old, config_lib.override(
+        c, {"training.mixed_precision": "mixed_bfloat16"})) == ["training.mixed_precision"]
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -107,6 +123,10 @@ def test_identity_diff_ignores_execution_fields():
     ({"training.momentum": 2.0}, r"training.momentum must be a number in \[0, 1\]"),
     ({"training.nesterov": 1}, "training.nesterov must be true or false"),
     ({"training.clip_norm": 0}, "training.clip_norm must be a number"),
+    ({"training.mixed_precision": "auto"},
+     r"training.mixed_precision must be one of float32, mixed_float16, mixed_bfloat16 \(name "
+     r"the policy: a resumed run must train with the same one\), got 'auto'"),
+    ({"training.jit_compile": "yes"}, "training.jit_compile must be true or false, got 'yes'"),
     ({"controller.strategy": "ppo"}, "unknown strategy 'ppo'"),
     ({"controller.strategy_options": [1]}, "controller.strategy_options must be a dict"),
     ({"controller.steps_per_epoch": -1}, "controller.steps_per_epoch must be an int >= 0"),

@@ -55,3 +55,13 @@ def test_the_search_trains_on_two_mirrored_logical_devices(tmp_path, overrides):
     assert summary["best"]["examples"] == 2 * ws_helpers.TINY["data"]["batch_size"]
     if config["controller"]["steps_per_epoch"]:
         assert 0.0 <= epoch["reward_mean"] <= 1.0
+
+
+def test_xla_on_two_logical_cpu_devices_is_refused_before_anything_is_written(tmp_path):
+    config = _config({**SMALLEST, "training.jit_compile": True})
+    workdir = tmp_path / "xla"
+    code, output, summary = ws_helpers.run(config, str(workdir), cpu_devices=2, timeout=600)
+    assert code != 0 and summary is None
+    assert ("ValueError: training.jit_compile=true with 2 replicas on logical CPU devices is "
+            "not supported by TensorFlow") in output
+    assert not workdir.exists() or list(workdir.iterdir()) == []

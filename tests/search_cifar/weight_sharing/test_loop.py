@@ -175,6 +175,25 @@ def test_interrupted_anywhere_then_resumed_equals_uninterrupted(finished, tmp_pa
     _assert_same_search(workdir, resumed, reference, summary)
 
 
+@pytest.mark.slow
+def test_a_float16_search_resumes_with_its_loss_scale_as_an_uninterrupted_one(tmp_path,
+                                                                             monkeypatch):
+    config = ws_helpers.tiny_config(**{"training.mixed_precision": "mixed_float16"})
+    reference = str(tmp_path / "uninterrupted")
+    summary = run_weight_sharing(config, reference, stream=None)
+    keys = ws_helpers.weights(reference).keys()
+    assert "optimizer/loss_scale/current_loss_scale/.ATTRIBUTES/VARIABLE_VALUE" in keys
+    workdir = str(tmp_path / "interrupted")
+    _interrupt_at_save(monkeypatch, 6)
+    with pytest.raises(Interrupt, match="controller step 0 of epoch 2"):
+        run_weight_sharing(config, workdir, stream=None)
+    monkeypatch.undo()
+    output = io.StringIO()
+    resumed = run_weight_sharing(config, workdir, stream=output)
+    assert "resuming at epoch 2, train step 2" in output.getvalue()
+    _assert_same_search(workdir, resumed, reference, summary)
+
+
 class FakeClock:
     """Stands in for ``loop.time``: both clocks stand still unless ``advance`` is called."""
 

@@ -3,9 +3,12 @@ only the chosen candidates learn; bad sizes are refused."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
+import tf_keras
 
 from nasnet.cell import NasCell
 from nasnet.genotype import Block, Cell, Genotype
@@ -201,3 +204,75 @@ def test_a_trainer_needs_steps():
     model = Supernet(TINY, num_classes=10, image_size=8)
     with pytest.raises(ValueError, match="steps_per_epoch must be an int >= 1"):
         SupernetTrainer(model, SharedTrainingConfig(), 0, tf.distribute.get_strategy())
+
+
+# -- precision and XLA ----------------------------------------------------------------------
+def _train(config: SupernetConfig, training: SharedTrainingConfig, steps: int, image_size=8):
+    tf.keras.utils.set_random_seed(2)
+    model = Supernet(config, num_classes=10, image_size=image_size,
+                     mixed_precision=training.mixed_precision)
+    trainer = SupernetTrainer(model, training, steps_per_epoch=steps,
+                              strategy=tf.distribute.get_strategy())
+    images = np.random.default_rng(0).normal(size=[8, image_size, image_size, 3])
+    labels = np.random.default_rng(1).integers(0, 10, 8)
+    data = tf.data.Dataset.from_tensors((images.astype(np.float32), labels)).repeat()
+    iterator = iter(trainer.strategy.experimental_distribute_dataset(data))
+    arch = tf.constant(arch_lib.encode(TINY_SPACE, TINY.holds(), (0, 0, 1, 2) * 4))
+    losses = [float(trainer.train_step(iterator, arch)[0]) for _ in range(steps)]
+    correct, count = trainer.eval_step(iterator, arch)
+    return model, trainer, losses, (int(correct), int(count))
+
+
+@pytest.mark.parametrize("policy, compute", [
+    pytest.param("mixed_bfloat16", tf.bfloat16, marks=pytest.mark.slow),
+    ("mixed_float16", tf.float16)])
+def test_mixed_precision_computes_in_16_bits_on_float32_variables(policy, compute):
+    config = SupernetConfig(num_blocks=2, ops=OPS, num_cells_per_stack=1, out_filters=4,
+                            use_aux_head=True, drop_path_keep_prob=0.7)
+    model, trainer, losses, (correct, count) = _train(
+        config, SharedTrainingConfig(epochs=1, mixed_precision=policy), 3, image_size=12)
+    assert all(np.isfinite(losses)) and count == 8 and 0 <= correct <= 8
+    assert tf_keras.mixed_precision.global_policy().name == "float32"   # restored
+    assert model.stem_conv.compute_dtype == compute.name
+    assert model.cells[0].candidates[0].compute_dtype == compute.name
+    assert all(v.dtype == tf.float32 for v in model.trainable_variables)
+    arch = arch_lib.encode(TINY_SPACE, model.holds, (0, 0, 1, 2) * 4)
+    outputs = model(tf.zeros([2, 12, 12, 3]), arch, training=True)
+    assert outputs["logits"].dtype == outputs["aux_logits"].dtype == tf.float32
+    # float16 scales the loss (dynamically); bfloat16 has float32's range and needs none.
+    scaled = isinstance(trainer.optimizer, tf_keras.mixed_precision.LossScaleOptimizer)
+    assert scaled == (policy == "mixed_float16") == trainer.loss_scaling
+    assert trainer.step == 3      # a step skipped for overflow still counts as a step
+    assert trainer.train_step.experimental_get_tracing_count() == 1
+
+
+@pytest.mark.slow
+def test_a_float16_supernet_computes_the_float32_one_and_learns():
+    tf.keras.utils.set_random_seed(2)
+    full = Supernet(TINY, num_classes=10, image_size=8)
+    half = Supernet(TINY, num_classes=10, image_size=8, mixed_precision="mixed_float16")
+    half.set_weights(full.get_weights())
+    images = np.random.default_rng(0).normal(size=[8, 8, 8, 3]).astype(np.float32)
+    arch = arch_lib.encode(TINY_SPACE, TINY.holds(), (0, 0, 1, 2) * 4)
+    expected = full(images, arch, training=True)["logits"].numpy()
+    got = half(images, arch, training=True)["logits"].numpy()
+    np.testing.assert_allclose(got, expected, atol=0.02 * np.abs(expected).max())
+    training = SharedTrainingConfig(epochs=1, learning_rate_max=0.1, learning_rate_min=0.1,
+                                    mixed_precision="mixed_float16")
+    _, _, losses, _ = _train(TINY, training, 8)
+    assert losses[-1] < 0.7 * losses[0]          # it fits the 8 images
+
+
+@pytest.mark.slow
+def test_xla_compiles_each_replica_step_once():
+    training = SharedTrainingConfig(epochs=1, jit_compile=True)
+    model, trainer, losses, (correct, count) = _train(TINY, training, 2)
+    assert all(np.isfinite(losses)) and count == 8
+    assert trainer._replica_train.experimental_get_tracing_count() == 1
+    assert trainer.train_step.experimental_get_tracing_count() == 1
+
+
+def test_a_supernet_precision_must_be_known():
+    with pytest.raises(ValueError, match="mixed_precision must be one of float32, "
+                                         "mixed_float16, mixed_bfloat16, got 'auto'"):
+        Supernet(TINY, num_classes=10, image_size=8, mixed_precision="auto")
