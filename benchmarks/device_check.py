@@ -11,6 +11,13 @@ printed as a table at the end and optionally written as JSON:
   through ``transfer.trainer.compile_classifier``: XLA (``jit_compile``),
   mixed precision (``auto``: float16 with loss scaling on a GPU),
   ``steps_per_execution`` as in the preset, on an in-memory synthetic batch.
+* ``supernet``: the weight-sharing search's supernet at ENAS's size
+  (``enas_cifar10``: 5-block cells of 5 ops, N = 2, F = 20, 32 px, batch
+  160) through ``benchmarks/supernet.py``'s ``measure`` (the search's own
+  trainer; a new architecture every step), once per ``--supernet_variants``
+  entry (a precision, optionally ``+xla``), each in its own process; the
+  row also gives the projected hours of the 150-epoch search (issue 12's
+  goal on a GPU: at most 12).
 * ``detection``: a few training steps of the ``fasterrcnn_nasnet_fpn_coco_gpu``
   experiment (NASNet-A Large 6 @ 4032 + FPN Faster R-CNN at 1024 px, float16
   with the Model Garden's dynamic loss scaling, synchronized batch norm) on
@@ -44,7 +51,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-PARTS = ("input", "transfer", "detection")
+PARTS = ("input", "transfer", "supernet", "detection")
 
 
 def _memory() -> dict:
@@ -129,6 +136,21 @@ def part_transfer(args) -> dict:
                     f"{policy}{' + loss scaling' if loss_scaled else ''}, XLA, "
                     f"{spe} steps/execution",
             "first_step_s": first, "step_s": step, "images_per_s": batch / step, **_memory()}
+
+
+def part_supernet(args) -> dict:
+    from benchmarks import supernet
+
+    variant = supernet.parse_variant(args.supernet_variant)
+    size = supernet.SIZES["tiny" if args.tiny else "paper"]
+    row = supernet.measure(size, args.supernet_steps, 2, variant=variant)
+    step = row["changing"]["seconds_per_step"]
+    hours = row["projection"]["search_hours"]
+    return {"what": f"ENAS supernet ({size.preset}, {size.image_size} px, batch {size.batch}), "
+                    f"{variant.name}, a new architecture each step; "
+                    f"{row['projection']['epochs']} epochs projected {hours:.1f} h",
+            "first_step_s": row["first_train_step_seconds"], "step_s": step,
+            "images_per_s": size.batch / step, "projected_search_hours": hours, **_memory()}
 
 
 def part_detection(args) -> dict:
@@ -217,6 +239,12 @@ def main(argv=None) -> int:
                              "mixed_float16, mixed_bfloat16")
     parser.add_argument("--repeats", type=int, default=3,
                         help="timed executions of the NASNet-A Mobile training")
+    parser.add_argument("--supernet_variants", default="float32,mixed_float16",
+                        help="the supernet part's variants: precisions (float32, "
+                             "mixed_float16, mixed_bfloat16), each optionally +xla")
+    parser.add_argument("--supernet_steps", type=int, default=10,
+                        help="timed supernet steps per round (2 rounds)")
+    parser.add_argument("--supernet_variant", help=argparse.SUPPRESS)   # child mode
     parser.add_argument("--detection_steps", type=int, default=5)
     parser.add_argument("--timeout", type=int, default=480, help="seconds per part")
     parser.add_argument("--json", help="also write the rows to this file")
@@ -226,41 +254,58 @@ def main(argv=None) -> int:
         args.batch = 8 if args.tiny else 128
     if args.tiny:
         args.repeats, args.detection_steps = min(args.repeats, 2), min(args.detection_steps, 2)
+        args.supernet_steps = min(args.supernet_steps, 2)
 
     if args.part:
-        row = {"input": part_input, "transfer": part_transfer,
+        row = {"input": part_input, "transfer": part_transfer, "supernet": part_supernet,
                "detection": part_detection}[args.part](args)
         row["device"] = _device()
         print("RESULT " + json.dumps(row), flush=True)
         return 0
 
-    rows = []
-    for part in args.parts.split(","):
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    for part in parts:
         if part not in PARTS:
             parser.error(f"unknown part {part!r}; known: {PARTS}")
+    variants = [v.strip() for v in args.supernet_variants.split(",") if v.strip()]
+    if "supernet" in parts:
+        from benchmarks import supernet   # noqa: PLC0415 -- TensorFlow, only to check names
+        try:
+            for variant in variants or [""]:
+                supernet.parse_variant(variant)
+        except ValueError as e:
+            parser.error(f"--supernet_variants: {e}")
+    jobs = [(part, variant) for part in parts
+            for variant in (variants if part == "supernet" else [None])]
+
+    rows = []
+    for part, variant in jobs:
         cmd = [sys.executable, os.path.abspath(__file__), f"--part={part}",
                f"--batch={args.batch}", f"--mixed_precision={args.mixed_precision}",
                f"--repeats={args.repeats}", f"--detection_steps={args.detection_steps}",
+               f"--supernet_steps={args.supernet_steps}",
+               *([f"--supernet_variant={variant}"] if variant else []),
                *(["--tiny"] if args.tiny else [])]
-        print(f"{part}: running ...", flush=True)
+        label = f"{part} {variant}" if variant else part
+        print(f"{label}: running ...", flush=True)
         started = time.perf_counter()
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO,
                                   timeout=args.timeout)
         except subprocess.TimeoutExpired:
             rows.append({"part": part, "error": f"timed out after {args.timeout} s"})
-            print(f"{part}: timed out", flush=True)
+            print(f"{label}: timed out", flush=True)
             continue
         lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
         if proc.returncode or not lines:
             last = (proc.stderr.strip().splitlines() or ["?"])[-1]
             rows.append({"part": part, "error": last[:300]})
-            print(f"{part}: FAILED (exit {proc.returncode})\n{proc.stderr[-3000:]}", flush=True)
+            print(f"{label}: FAILED (exit {proc.returncode})\n{proc.stderr[-3000:]}", flush=True)
             continue
         row = {"part": part, **json.loads(lines[-1][len("RESULT "):]),
                "wall_s": time.perf_counter() - started}
         rows.append(row)
-        print(f"{part}: {row['images_per_s']:.1f} images/s ({row['wall_s']:.0f} s)", flush=True)
+        print(f"{label}: {row['images_per_s']:.1f} images/s ({row['wall_s']:.0f} s)", flush=True)
 
     devices = sorted({r["device"] for r in rows if "device" in r})
     print(f"\ndevice check ({', '.join(devices) or '?'}{', tiny sizes' if args.tiny else ''})")

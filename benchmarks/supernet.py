@@ -25,12 +25,19 @@ evaluations), from the changing-architecture step time. Sizes:
   projected for 150 epochs of 45,000 CIFAR-10 images, 30 x 10 rewards per
   epoch (the issue's goal on a GPU: at most 12 hours).
 
+``--variants`` measures each size under several precisions and with or
+without XLA (``training.mixed_precision``, ``training.jit_compile`` of the
+search's config): ``float32``, ``mixed_float16``, ``mixed_bfloat16``, each
+optionally ``+xla``. The first step of an XLA variant includes compiling.
+
 Runs on whatever device TensorFlow picks (a GPU when there is one). Nothing
 is written unless ``--output_json`` is given.
 
     .venv/bin/python benchmarks/supernet.py --sizes=tiny --steps=5 --rounds=2   # a check
     .venv/bin/python benchmarks/supernet.py --sizes=tiny,paper                   # both sizes
     .venv/bin/python benchmarks/supernet.py --sizes=paper --steps=20 --rounds=5 --output_json=out/supernet.json
+    # on a GPU: the precisions and XLA
+    .venv/bin/python benchmarks/supernet.py --sizes=paper --variants=float32,mixed_float16,mixed_float16+xla
 """
 
 from __future__ import annotations
@@ -75,6 +82,26 @@ SIZES = {
 }
 
 
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """How the supernet trains: a ``config_lib.PRECISIONS`` policy, with XLA or not."""
+    precision: str = "float32"
+    xla: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.precision + ("+xla" if self.xla else "")
+
+
+def parse_variant(text: str) -> Variant:
+    """``float32``, ``mixed_float16+xla``, ...; ValueError naming a bad one."""
+    precision, plus, rest = text.strip().partition("+")
+    if precision not in config_lib.PRECISIONS or (plus and rest != "xla"):
+        raise ValueError(f"unknown variant {text.strip()!r}: a precision of "
+                         f"{', '.join(config_lib.PRECISIONS)}, optionally followed by +xla")
+    return Variant(precision, bool(plus))
+
+
 def _timed(fn, steps: int) -> tuple[list[float], float]:
     """Per-call wall seconds of ``steps`` calls and their total CPU seconds."""
     walls = []
@@ -86,14 +113,18 @@ def _timed(fn, steps: int) -> tuple[list[float], float]:
     return walls, time.process_time() - cpu
 
 
-def measure(size: Size, steps: int, rounds: int, seed: int = 0) -> dict[str, Any]:
-    config = config_lib.get(size.preset)
+def measure(size: Size, steps: int, rounds: int, seed: int = 0,
+            variant: Variant = Variant()) -> dict[str, Any]:
+    config = config_lib.override(config_lib.get(size.preset), {
+        "training.mixed_precision": variant.precision, "training.jit_compile": variant.xla})
     space = config.space()
     holds = config.supernet.holds()
+    tf_keras.backend.clear_session()
     tf_keras.utils.set_random_seed(seed)
     strategy = tf.distribute.get_strategy()
     start = time.perf_counter()
-    model = Supernet(config.supernet, num_classes=10, image_size=size.image_size, seed=seed)
+    model = Supernet(config.supernet, num_classes=10, image_size=size.image_size, seed=seed,
+                     mixed_precision=variant.precision)
     steps_per_epoch = size.train_examples // size.batch   # remainder dropped, as in the search
     trainer = SupernetTrainer(model, config.training, steps_per_epoch, strategy)
     build_seconds = time.perf_counter() - start
@@ -137,6 +168,7 @@ def measure(size: Size, steps: int, rounds: int, seed: int = 0) -> dict[str, Any
               trainer.eval_step.experimental_get_tracing_count())
     out: dict[str, Any] = {
         "size": size.name, "preset": size.preset, "image_size": size.image_size,
+        "variant": variant.name,
         "batch": size.batch, "parameters": int(model.count_params()),
         "build_seconds": build_seconds, "first_train_step_seconds": first_train,
         "first_eval_seconds": first_eval, "traces": {"train": traces[0], "eval": traces[1]},
@@ -163,13 +195,14 @@ def measure(size: Size, steps: int, rounds: int, seed: int = 0) -> dict[str, Any
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| size | device | params | first step (s) | fixed: s/step | changing: s/step | "
-             "changing: img/s | CPU s/step (fixed / changing) | reward eval (s) | traces | "
-             "projected search (h) |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| size | variant | device | params | first step (s) | fixed: s/step | "
+             "changing: s/step | changing: img/s | CPU s/step (fixed / changing) | "
+             "reward eval (s) | traces | projected search (h) |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(
-            f"| {r['size']} ({r['image_size']} px, batch {r['batch']}) | {r['device']} | "
+            f"| {r['size']} ({r['image_size']} px, batch {r['batch']}) | "
+            f"{r.get('variant', 'float32')} | {r['device']} | "
             f"{r['parameters']:,} | {r['first_train_step_seconds']:.1f} | "
             f"{r['fixed']['seconds_per_step']:.3f} | {r['changing']['seconds_per_step']:.3f} | "
             f"{r['changing']['images_per_second']:.0f} | "
@@ -184,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="tiny,paper", help=f"comma list of {sorted(SIZES)}")
     parser.add_argument("--steps", type=int, default=10, help="steps per kind per round")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
+    parser.add_argument("--variants", default="float32",
+                        help="comma list of precisions (float32, mixed_float16, "
+                             "mixed_bfloat16), each optionally +xla")
     parser.add_argument("--output_json", default=None)
     args = parser.parse_args(argv)
     names = [s.strip() for s in args.sizes.split(",") if s.strip()]
@@ -192,15 +228,23 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown size(s) {unknown}; known: {sorted(SIZES)}")
     if args.steps < 1 or args.rounds < 1:
         parser.error("--steps and --rounds must be >= 1")
+    try:
+        variants = [parse_variant(v) for v in args.variants.split(",") if v.strip()]
+    except ValueError as e:
+        parser.error(str(e))
+    if not variants:
+        parser.error(f"--variants names no variant: {args.variants!r}")
     rows = []
     for name in names:
-        row = measure(SIZES[name], args.steps, args.rounds)
-        rows.append(row)
-        p = row["projection"]
-        print(f"{name}: {json.dumps({k: row[k] for k in ('fixed', 'changing', 'eval')})}")
-        print(f"{name}: projected {p['epochs']} epochs x ({p['train_steps_per_epoch']} steps + "
-              f"{p['rewards_per_epoch']} rewards) = {p['search_hours']:.2f} h on this "
-              f"{row['device']} ({p['cpu_hours']:.2f} CPU-hours)", flush=True)
+        for variant in variants:
+            row = measure(SIZES[name], args.steps, args.rounds, variant=variant)
+            rows.append(row)
+            p = row["projection"]
+            label = f"{name} {variant.name}"
+            print(f"{label}: {json.dumps({k: row[k] for k in ('fixed', 'changing', 'eval')})}")
+            print(f"{label}: projected {p['epochs']} epochs x ({p['train_steps_per_epoch']} "
+                  f"steps + {p['rewards_per_epoch']} rewards) = {p['search_hours']:.2f} h on "
+                  f"this {row['device']} ({p['cpu_hours']:.2f} CPU-hours)", flush=True)
     print(table(rows))
     if args.output_json:
         io_utils.atomic_write_json(args.output_json, {"rows": rows})
