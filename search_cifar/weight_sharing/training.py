@@ -37,9 +37,11 @@ scaling: the loss is scaled up before the gradients, which are scaled back
 before clipping; a step whose gradients overflow is skipped and the scale
 lowered), as Keras ``fit`` does for the children and ``transfer``;
 ``mixed_bfloat16`` needs no scaling. ``jit_compile`` compiles each
-replica's step with XLA (``tf.function(jit_compile=True)`` inside
-``strategy.run``; refused for several replicas on logical CPU devices,
-``nasnet.distribute.check_xla_devices``).
+replica's forward and backward pass with XLA (``tf.function(jit_compile=True)``
+inside ``strategy.run``); the gradients are applied outside it, in the
+replica context, where the optimizer's all-reduce across replicas is
+allowed (a cross-replica ``merge_call`` inside XLA is not). Refused for
+several replicas on logical CPU devices (``nasnet.distribute.check_xla_devices``).
 
 Example:
     >>> trainer = SupernetTrainer(model, config.training, steps_per_epoch=281,
@@ -95,11 +97,11 @@ class SupernetTrainer:
         # candidate layer's call costs about 3-4 CPU-s of their traces.
         self.train_step = tf.function(self._train_step, autograph=False)
         self.eval_step = tf.function(self._eval_step, autograph=False)
-        self._replica_train = self._replica_train_step
+        self._replica_gradients = self._gradients
         self._replica_eval = self._replica_eval_step
         if config.jit_compile:
-            self._replica_train = tf.function(self._replica_train_step, jit_compile=True,
-                                              autograph=False)
+            self._replica_gradients = tf.function(self._gradients, jit_compile=True,
+                                                  autograph=False)
             self._replica_eval = tf.function(self._replica_eval_step, jit_compile=True,
                                              autograph=False)
 
@@ -118,13 +120,22 @@ class SupernetTrainer:
         progress = tf.cast(self.optimizer.iterations + 1, tf.float32) / float(self.total_steps)
         model.progress.assign(tf.minimum(progress, 1.0))
         images, labels = next(iterator)
-        loss, correct, count = self.strategy.run(self._replica_train,
+        loss, correct, count = self.strategy.run(self._replica_train_step,
                                                  args=(images, labels, architecture))
         return (self.strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
                 self.strategy.reduce(tf.distribute.ReduceOp.SUM, correct, axis=None),
                 self.strategy.reduce(tf.distribute.ReduceOp.SUM, count, axis=None))
 
     def _replica_train_step(self, images, labels, architecture):
+        grads, data_loss, correct, count = self._replica_gradients(images, labels, architecture)
+        if self.loss_scaling:
+            grads = self.optimizer.get_unscaled_gradients(grads)
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+        return data_loss, correct, count
+
+    def _gradients(self, images, labels, architecture):
+        """One replica's (gradients, data loss, correct, count); the gradients are of the
+        scaled loss under loss scaling."""
         model = self.model
         global_batch = tf.shape(images)[0] * self.strategy.num_replicas_in_sync
         with tf.GradientTape() as tape:
@@ -143,12 +154,8 @@ class SupernetTrainer:
                     tf.add_n([tf.cast(term, tf.float32) for term in model.losses]))
             if self.loss_scaling:
                 loss = self.optimizer.get_scaled_loss(loss)
-        variables = model.trainable_variables
-        grads = tape.gradient(loss, variables)
-        if self.loss_scaling:
-            grads = self.optimizer.get_unscaled_gradients(grads)
-        self.optimizer.apply_gradients(zip(grads, variables))
-        return data_loss, _correct(outputs["logits"], labels), tf.shape(labels)[0]
+        grads = tape.gradient(loss, model.trainable_variables)
+        return grads, data_loss, _correct(outputs["logits"], labels), tf.shape(labels)[0]
 
     def _eval_step(self, iterator, architecture):
         images, labels = next(iterator)

@@ -264,11 +264,11 @@ def test_a_float16_supernet_computes_the_float32_one_and_learns():
 
 
 @pytest.mark.slow
-def test_xla_compiles_each_replica_step_once():
+def test_xla_compiles_each_replica_pass_once():
     training = SharedTrainingConfig(epochs=1, jit_compile=True)
     model, trainer, losses, (correct, count) = _train(TINY, training, 2)
     assert all(np.isfinite(losses)) and count == 8
-    assert trainer._replica_train.experimental_get_tracing_count() == 1
+    assert trainer._replica_gradients.experimental_get_tracing_count() == 1
     assert trainer.train_step.experimental_get_tracing_count() == 1
 
 
