@@ -368,7 +368,7 @@ def digits_table(out: dict[str, Any]) -> str:
                 f"{noise['standard_error']:.4f} ({noise['standard_error_images']:.1f} images); "
                 + ("ES has no fully trained child within half the CPU seconds" if half is None
                    else f"ES's best within half the CPU seconds is "
-                        f"{row['gap_images_at_half']} image(s) below it"))
+                        f"{_images_apart(row['gap_images_at_half'])}"))
         if row.get("rung_tau"):
             taus = ", ".join(f"after {rung} epoch(s) {_f(v['tau'], '+.2f')} (p "
                              f"{_f(v['p_value'], '.2f')}, n {v['n']})"
@@ -381,6 +381,13 @@ def digits_table(out: dict[str, Any]) -> str:
                  f"reach it (the goal's ratio divides by the whole search without it; where the "
                  f"validation accuracy saturates early, this one is the stricter reading)")
     return "\n".join(lines)
+
+
+def _images_apart(gap: int) -> str:
+    """``gap`` images below the best accuracy, in words (negative: above it)."""
+    if gap == 0:
+        return "equal to it"
+    return f"{abs(gap)} image(s) {'below' if gap > 0 else 'above'} it"
 
 
 def synthetic_table(out: dict[str, Any]) -> str:

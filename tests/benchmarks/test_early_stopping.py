@@ -81,6 +81,8 @@ def test_each_seed_says_how_precisely_the_split_measures_the_best_accuracy():
     assert "seed 1: on 400 validation images the best accuracy 0.9900 has a binomial " \
            "standard error of 0.0050 (2.0 images); ES has no fully trained child within half " \
            "the CPU seconds" in table
+    assert [bench._images_apart(g) for g in (3, 0, -2)] == [
+        "3 image(s) below it", "equal to it", "2 image(s) above it"]
     # Without the split's size there is no noise line.
     assert "binomial" not in bench.digits_table(bench.compare_digits(runs, 9))
     assert bench.accuracy_noise(None, 400) is None and bench.accuracy_noise(0.9, None) is None
