@@ -29,6 +29,14 @@ Reported per part: the first step (tracing / XLA compilation included), the
 median seconds per step after it, images per second, the peak GPU memory
 (``tf.config.experimental.get_memory_info``) and the peak host memory.
 
+A lent GPU comes for a few minutes, and a command there is killed at its
+limit (10 minutes) with nothing more written. So the parts share one wall
+budget (``--budget``, 540 s: the limit less a margin): a part gets at most
+``--timeout`` seconds and never more than what is left, a part that would
+start with under ``MIN_PART_S`` left is skipped (its row says so), and
+``--json`` is rewritten (atomically) after every part, so a kill keeps the
+rows measured before it.
+
     # on the GPU machine (about 5-8 minutes, most of it compiling):
     .venv/bin/python benchmarks/device_check.py --json=out/device_check.json
     # on a CPU, at tiny sizes, to check that it runs (about 5 minutes on 2 cores):
@@ -50,6 +58,11 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+
+from nasnet import io_utils  # noqa: E402
+
+#: A part is not started with less wall time than this left in ``--budget``.
+MIN_PART_S = 60
 
 PARTS = ("input", "transfer", "supernet", "detection")
 
@@ -246,7 +259,10 @@ def main(argv=None) -> int:
                         help="timed supernet steps per round (2 rounds)")
     parser.add_argument("--supernet_variant", help=argparse.SUPPRESS)   # child mode
     parser.add_argument("--detection_steps", type=int, default=5)
-    parser.add_argument("--timeout", type=int, default=480, help="seconds per part")
+    parser.add_argument("--timeout", type=int, default=480, help="seconds per part, at most")
+    parser.add_argument("--budget", type=int, default=540,
+                        help="wall seconds for all parts together (a device command's limit "
+                             "is 600)")
     parser.add_argument("--json", help="also write the rows to this file")
     parser.add_argument("--part", help=argparse.SUPPRESS)      # child mode
     args = parser.parse_args(argv)
@@ -263,7 +279,13 @@ def main(argv=None) -> int:
         print("RESULT " + json.dumps(row), flush=True)
         return 0
 
+    for name, value, low in (("--budget", args.budget, MIN_PART_S), ("--timeout", args.timeout, 1),
+                             ("--supernet_steps", args.supernet_steps, 1)):
+        if value < low:
+            parser.error(f"{name} must be >= {low}, got {value}")
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    if not parts:
+        parser.error(f"--parts names no part: {args.parts!r}")
     for part in parts:
         if part not in PARTS:
             parser.error(f"unknown part {part!r}; known: {PARTS}")
@@ -278,34 +300,8 @@ def main(argv=None) -> int:
     jobs = [(part, variant) for part in parts
             for variant in (variants if part == "supernet" else [None])]
 
-    rows = []
-    for part, variant in jobs:
-        cmd = [sys.executable, os.path.abspath(__file__), f"--part={part}",
-               f"--batch={args.batch}", f"--mixed_precision={args.mixed_precision}",
-               f"--repeats={args.repeats}", f"--detection_steps={args.detection_steps}",
-               f"--supernet_steps={args.supernet_steps}",
-               *([f"--supernet_variant={variant}"] if variant else []),
-               *(["--tiny"] if args.tiny else [])]
-        label = f"{part} {variant}" if variant else part
-        print(f"{label}: running ...", flush=True)
-        started = time.perf_counter()
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO,
-                                  timeout=args.timeout)
-        except subprocess.TimeoutExpired:
-            rows.append({"part": part, "error": f"timed out after {args.timeout} s"})
-            print(f"{label}: timed out", flush=True)
-            continue
-        lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-        if proc.returncode or not lines:
-            last = (proc.stderr.strip().splitlines() or ["?"])[-1]
-            rows.append({"part": part, "error": last[:300]})
-            print(f"{label}: FAILED (exit {proc.returncode})\n{proc.stderr[-3000:]}", flush=True)
-            continue
-        row = {"part": part, **json.loads(lines[-1][len("RESULT "):]),
-               "wall_s": time.perf_counter() - started}
-        rows.append(row)
-        print(f"{label}: {row['images_per_s']:.1f} images/s ({row['wall_s']:.0f} s)", flush=True)
+    rows = run_jobs(jobs, lambda part, variant, timeout: _run_part(args, part, variant, timeout),
+                    budget_s=args.budget, timeout_s=args.timeout, json_path=args.json)
 
     devices = sorted({r["device"] for r in rows if "device" in r})
     print(f"\ndevice check ({', '.join(devices) or '?'}{', tiny sizes' if args.tiny else ''})")
@@ -321,11 +317,65 @@ def main(argv=None) -> int:
         print(f"| {r['part']} | {r['what']} | {num('first_step_s', '.1f')} | "
               f"{num('step_s', '.3f')} | {num('images_per_s', '.1f')} | "
               f"{num('gpu_peak_mib', '.0f')} | {num('host_peak_mib', '.0f')} |")
-    if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(rows, f, indent=2)
     return 1 if any("error" in r for r in rows) else 0
+
+
+def run_jobs(jobs, run_part, budget_s: float, timeout_s: float, json_path: str | None = None,
+             clock=time.monotonic) -> list[dict]:
+    """Runs ``run_part(part, variant, timeout) -> row`` for each (part, variant) job
+    within one wall budget (module docstring); the rows, in job order.
+
+    A job that would start with under ``MIN_PART_S`` seconds of ``budget_s``
+    left gets the row ``{"part", "error": "skipped: ..."}``; the others get at
+    most ``min(timeout_s, what is left)`` seconds. ``json_path``: the rows so
+    far, rewritten atomically after each job.
+    """
+    deadline = clock() + budget_s
+    rows = []
+    for part, variant in jobs:
+        left = deadline - clock()
+        label = f"{part} {variant}" if variant else part
+        if left < MIN_PART_S:
+            rows.append({"part": part, **_variant(variant),
+                         "error": f"skipped: {max(left, 0):.0f} s of the {budget_s:.0f} s "
+                                  f"budget left (--budget)"})
+            print(f"{label}: skipped, {max(left, 0):.0f} s of the budget left", flush=True)
+        else:
+            rows.append(run_part(part, variant, int(min(timeout_s, left))))
+        if json_path:
+            io_utils.atomic_write_json(json_path, rows)
+    return rows
+
+
+def _variant(variant: str | None) -> dict:
+    return {"variant": variant} if variant else {}
+
+
+def _run_part(args, part: str, variant: str | None, timeout: int) -> dict:
+    """One part in its own process (its peak memory its own); its row, or an error row."""
+    cmd = [sys.executable, os.path.abspath(__file__), f"--part={part}",
+           f"--batch={args.batch}", f"--mixed_precision={args.mixed_precision}",
+           f"--repeats={args.repeats}", f"--detection_steps={args.detection_steps}",
+           f"--supernet_steps={args.supernet_steps}",
+           *([f"--supernet_variant={variant}"] if variant else []),
+           *(["--tiny"] if args.tiny else [])]
+    label = f"{part} {variant}" if variant else part
+    print(f"{label}: running (at most {timeout} s) ...", flush=True)
+    started = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        print(f"{label}: timed out", flush=True)
+        return {"part": part, **_variant(variant), "error": f"timed out after {timeout} s"}
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode or not lines:
+        last = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        print(f"{label}: FAILED (exit {proc.returncode})\n{proc.stderr[-3000:]}", flush=True)
+        return {"part": part, **_variant(variant), "error": last[:300]}
+    row = {"part": part, **json.loads(lines[-1][len("RESULT "):]),
+           "wall_s": time.perf_counter() - started}
+    print(f"{label}: {row['images_per_s']:.1f} images/s ({row['wall_s']:.0f} s)", flush=True)
+    return row
 
 
 if __name__ == "__main__":
