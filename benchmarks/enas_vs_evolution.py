@@ -29,6 +29,10 @@ Issue 12's measurements, in one run (``--output_dir``, which must be new or empt
    whole validation split with the shared weights) and stand-alone accuracy
    (the recipe, seed 0; test split, and validation split beside it) over
    ``--tau_cells`` uniform random cells (the first ``--random_cells`` are (c)'s).
+   On digits the cells' stand-alone spread is about one accuracy's binomial
+   noise, so this tau cannot show much; ``benchmarks/supernet_ranking.py``
+   measures it for any finished search (``enas_cifar10`` on CIFAR-10 on a GPU)
+   with its noise floor, and holds the pieces both scripts share.
 4. **Projection at scale** on CIFAR-shaped random data (wall-clock step times on
    this machine): the ``enas_cifar10`` supernet (``benchmarks/supernet.py``: a
    training step with a changing architecture, a reward evaluation) and the
@@ -61,23 +65,19 @@ import json
 import os
 import statistics
 import sys
-import time
 from typing import Any, Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tf_keras  # noqa: E402
 
 from benchmarks import search_runs  # noqa: E402
-from nasnet import datasets, io_utils, known_genotypes  # noqa: E402
+from benchmarks import supernet_ranking as ranking  # noqa: E402
+from benchmarks.supernet_ranking import Retrainer, kendall_tau, supernet_scores  # noqa: E402
+from nasnet import io_utils, known_genotypes  # noqa: E402
 from nasnet.genotype import Genotype  # noqa: E402
 from search_cifar import child_config  # noqa: E402
-from search_cifar import data as data_lib  # noqa: E402
-from search_cifar.strategies.base import new_rng, random_choices  # noqa: E402
 from search_cifar.weight_sharing import config as ws_config  # noqa: E402
 
 #: The projected searches: their child presets, children and epochs (search_cifar/experiments.py).
@@ -140,124 +140,14 @@ def run_searches(out_dir: str, tiny: bool) -> dict[str, Any]:
     return {"enas": enas, "evolution": evolution}
 
 
-# -- 2. retraining -------------------------------------------------------------------------
+# -- 2. retraining and 3. Kendall tau (the shared pieces: benchmarks/supernet_ranking.py) ------
 def random_cells(count: int, seed: int, tiny: bool) -> list[Genotype]:
     """``count`` distinct uniform random cells of the ENAS quickstart's space."""
     config = ws_config.get("enas_quickstart")
     if tiny:
         config = ws_config.override(config, {k: v for k, v in TINY_ENAS.items()
                                              if k.startswith("supernet.")})
-    space = config.space()
-    rng = new_rng(seed, 12)
-    cells: dict[str, Genotype] = {}
-    while len(cells) < count:
-        genotype = space.decode(random_choices(rng, space.num_choices))
-        cells.setdefault(genotype.fingerprint(), genotype.with_name(f"random_{len(cells)}"))
-    return list(cells.values())
-
-
-class TestScore(tf_keras.callbacks.Callback):
-    """The trained child's accuracy on a held-out dataset, once training ends.
-
-    ``dataset``: normalised ``(images [B, S, S, 3], labels [B])`` batches; the
-    model's ``"logits"`` output at ``training=False`` is scored. ``accuracy``
-    is None until a training has ended (and is reset when the next begins).
-    """
-
-    def __init__(self, dataset):
-        super().__init__()
-        self.dataset = dataset
-        self.accuracy: float | None = None
-
-    def on_train_begin(self, logs=None):
-        self.accuracy = None
-
-    def on_train_end(self, logs=None):
-        correct = total = 0
-        for images, labels in self.dataset:
-            logits = self.model(images, training=False)["logits"]
-            predicted = np.argmax(logits.numpy(), axis=-1)
-            correct += int(np.sum(predicted == labels.numpy()))
-            total += int(labels.shape[0])
-        self.accuracy = correct / total
-
-
-def digits_test_pipeline(data: data_lib.DataConfig, sources: data_lib.Sources):
-    """The digits test split (300 images no search reads) as ``data``'s validation pipeline.
-
-    Same resizing and the training set's normalisation as the validation set.
-    Raises ValueError for another dataset (only digits has an embedded test split).
-    """
-    if not data.is_digits:
-        raise ValueError(f"the held-out test score needs digits, got {data.dataset!r}")
-    images, labels = datasets.digits(data.image_size, data.split_seed)["test"]
-    test_sources = dataclasses.replace(
-        sources, validation=tf.data.Dataset.from_tensor_slices((images, labels)))
-    return data_lib.make_datasets(data, test_sources)[1]
-
-
-class Retrainer:
-    """The common recipe at several seeds; one ``ChildEvaluator`` per seed, reused.
-
-    Each run records the validation accuracy (the child's reward, on the split
-    the searches selected their cells on) and ``test_accuracy`` on the held-out
-    digits test split (``digits_test_pipeline``), which no search has read and
-    so carries no selection bias.
-    """
-
-    def __init__(self, recipe: child_config.ChildConfig):
-        from search_cifar.child_evaluator import ChildEvaluator  # noqa: PLC0415
-        self.recipe = recipe
-        self._make = ChildEvaluator
-        self._evaluators: dict[int, tuple[Any, TestScore]] = {}
-        self.cache: dict[tuple[str, int], dict[str, Any]] = {}
-
-    def _evaluator(self, seed: int):
-        if seed not in self._evaluators:
-            config = dataclasses.replace(self.recipe, seed=seed)
-            probe = self._make(config)
-            score = TestScore(digits_test_pipeline(config.data, probe.sources))
-            probe.callbacks.append(score)
-            self._evaluators[seed] = probe, score
-        return self._evaluators[seed]
-
-    def run(self, genotype: Genotype, seed: int) -> dict[str, Any]:
-        key = (genotype.fingerprint(), seed)
-        if key not in self.cache:
-            evaluator, score = self._evaluator(seed)
-            cpu = time.process_time()
-            result = evaluator.evaluate(genotype)
-            if not result.ok:
-                raise RuntimeError(f"retraining {genotype.fingerprint()} failed: {result.error}")
-            self.cache[key] = {"seed": seed, "accuracy": result.reward,
-                               "test_accuracy": score.accuracy,
-                               "cpu_seconds": time.process_time() - cpu}
-        return self.cache[key]
-
-    def mean(self, genotype: Genotype, seeds: int) -> dict[str, Any]:
-        runs = [self.run(genotype, s) for s in range(seeds)]
-        entry: dict[str, Any] = {"fingerprint": genotype.fingerprint(), "runs": runs}
-        for prefix, key in (("", "accuracy"), ("test_", "test_accuracy")):
-            values = [r[key] for r in runs]
-            entry[f"{prefix}mean"] = statistics.fmean(values)
-            entry[f"{prefix}sd"] = statistics.stdev(values) if len(values) > 1 else None
-        return entry
-
-
-# -- 3. Kendall tau -------------------------------------------------------------------------
-def supernet_scores(enas_dir: str, cells: Sequence[Genotype]) -> list[float]:
-    """Each cell's accuracy with the finished search's shared weights (whole validation split)."""
-    from search_cifar.weight_sharing import loop  # noqa: PLC0415
-    search = loop.WeightSharingSearch(loop.load_workdir_config(enas_dir), enas_dir, stream=None)
-    if search.state["phase"] != "done":
-        raise RuntimeError(f"{enas_dir}: the search is not finished ({search.state['phase']})")
-    return search.scores(list(cells))
-
-
-def kendall_tau(estimates: Sequence[float], standalone: Sequence[float]) -> dict[str, Any]:
-    from scipy import stats  # noqa: PLC0415
-    result = stats.kendalltau(estimates, standalone)
-    return {"tau": float(result.statistic), "p_value": float(result.pvalue), "n": len(estimates)}
+    return ranking.random_cells(config.space(), count, seed)
 
 
 # -- 4. projection -----------------------------------------------------------------------------

@@ -176,7 +176,7 @@ class DataInfo:
         return data
 
 
-def _to_rgb_size(image: tf.Tensor, size: int, channels: int) -> tf.Tensor:
+def to_rgb_size(image: tf.Tensor, size: int, channels: int) -> tf.Tensor:
     """uint8 ``[H, W, C]`` -> uint8 ``[S, S, 3]``."""
     if channels == 1:
         image = tf.image.grayscale_to_rgb(image)
@@ -191,7 +191,7 @@ def _to_rgb_size(image: tf.Tensor, size: int, channels: int) -> tf.Tensor:
 def _tfds_stats(dataset: str, data_dir: str | None, split: str, size: int, channels: int,
                 count: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
     ds = datasets.load_tfds(dataset, split, data_dir).take(count)
-    ds = ds.map(lambda x, y: _to_rgb_size(x, size, channels),
+    ds = ds.map(lambda x, y: to_rgb_size(x, size, channels),
                 num_parallel_calls=tf.data.AUTOTUNE).batch(1000)
     return _channel_stats(batch.numpy() for batch in ds)
 
@@ -242,7 +242,7 @@ def _tfds_sources(config: DataConfig):
     val = datasets.load_tfds(config.dataset, val_split, config.data_dir)
     if config.train_limit is not None:
         train = train.take(config.train_limit)
-    prep = functools.partial(_to_rgb_size, size=config.image_size, channels=channels)
+    prep = functools.partial(to_rgb_size, size=config.image_size, channels=channels)
     train = train.map(lambda x, y: (prep(x), y), num_parallel_calls=tf.data.AUTOTUNE)
     val = val.map(lambda x, y: (prep(x), y), num_parallel_calls=tf.data.AUTOTUNE)
     stats_split = train_split if config.train_limit is None else (
