@@ -240,3 +240,19 @@ def test_a_constant_side_is_said_to_be_undefined_not_printed_as_a_number():
     assert "| test | undefined (one side is constant) | undefined (one side is constant) |" \
         in text
     assert "ratio 0.00; the cells differ by no more than the noise, so no estimate" in text
+
+
+@pytest.mark.slow   # a search and three trainings on mock CIFAR-10 (about a minute)
+def test_a_cifar10_search_is_ranked_on_the_tfds_test_split(tmp_path):
+    """The CIFAR-10 path end to end on tfds mock data: the search, the estimates on its
+    validation split, the trainings and their scores on the ``test`` split."""
+    data = {"dataset": "cifar10", "image_size": 8, "batch_size": 8, "validation_size": 16}
+    recipe = ws_helpers.tiny_child_dict()
+    recipe["data"].update(data)
+    config = ws_helpers.tiny_config(data=data, retrain=recipe)
+    with tfds.testing.mock_data(num_examples=64):
+        loop.run_weight_sharing(config, str(tmp_path / "search"), stream=None)
+        state = ranking.main(_args(tmp_path / "search", tmp_path / "out"))
+    assert all(c["standalone"]["test_examples"] == 64 for c in state["cells"])
+    assert all(0.0 <= c["supernet"] <= 1.0 for c in state["cells"])
+    assert state["statistics"]["test"]["noise"]["examples"] == 64
