@@ -19,7 +19,12 @@ there equals the binomial noise of one accuracy on 300 images (README,
    scored (the child's reward) and on the dataset's held-out test split
    (``test_pipeline``: CIFAR's 10,000 test images, digits' 300), which no
    search reads;
-4. Kendall tau and Spearman rho (``scipy.stats``) of the estimates against
+4. the search's derived cell (``report/best_genotype.json``) trained and
+   scored the same way (first; ``--no-derived`` skips it), and where its
+   stand-alone accuracy falls among the random cells': does the search find
+   a better cell than chance (Yu et al. 2020's comparison)? It is not part of
+   the correlations;
+5. Kendall tau and Spearman rho (``scipy.stats``) of the estimates against
    both stand-alone accuracies, and the **noise floor**: the standard
    deviation of the stand-alone accuracies over the cells beside the binomial
    standard error of one accuracy on that many images. When the two are
@@ -33,11 +38,12 @@ repeated). A rerun with other arguments is refused, naming them. At the end
 ``ranking.md`` (the tables) and ``ranking.png`` (estimate against stand-alone
 accuracy) are written beside it.
 
-Cost: ``--cells`` child trainings. For ``enas_cifar10`` with its recipe
-(``nasnet_search``, 20 epochs) that is 400 child-epochs; ``--child=small
---epochs=10`` is a cheaper first look. On CIFAR-10 this needs a GPU::
+Cost: ``--cells`` child trainings, and one more for the derived cell. For
+``enas_cifar10`` with its recipe (``nasnet_search``, 20 epochs) that is 420
+child-epochs; ``--child=small --epochs=10`` is a cheaper first look. On
+CIFAR-10 this needs a GPU::
 
-    python -m search_cifar.search --experiment=enas_cifar10 --workdir=out/enas
+    bazel run //search_cifar:search -- --experiment=enas_cifar10 --workdir=$PWD/out/enas
     python benchmarks/supernet_ranking.py --search_dir=out/enas --output_dir=out/ranking
     # on this CPU, a check on the quickstart:
     .venv/bin/python benchmarks/supernet_ranking.py --search_dir=out/enas_quickstart \\
@@ -71,7 +77,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
 
-from nasnet import datasets, io_utils  # noqa: E402
+from nasnet import artifacts, datasets, io_utils  # noqa: E402
 from nasnet.genotype import Genotype  # noqa: E402
 from search_cifar import child_config  # noqa: E402
 from search_cifar import data as data_lib  # noqa: E402
@@ -280,6 +286,16 @@ def noise_floor(accuracies: Sequence[float], examples: int) -> dict[str, float]:
             "ratio": spread / se if se > 0 else math.inf}
 
 
+def standing(value: float, others: Sequence[float]) -> dict[str, Any]:
+    """How ``value`` compares with ``others``: ``{"above", "tied", "below", "n",
+    "percentile"}``, the percentile counting a tie as half (0: below every
+    other, 100: above every other)."""
+    above = sum(value > o for o in others)
+    tied = sum(value == o for o in others)
+    return {"above": above, "tied": tied, "below": len(others) - above - tied,
+            "n": len(others), "percentile": 100.0 * (above + 0.5 * tied) / len(others)}
+
+
 def statistics_of(cells: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Tau, rho and the noise floor on the test and validation splits of finished ``cells``
     (``{"supernet", "standalone": {"test_accuracy", "accuracy", "test_examples"}}``)."""
@@ -293,6 +309,15 @@ def statistics_of(cells: Sequence[dict[str, Any]]) -> dict[str, Any]:
                                        cells[0]["standalone"]["test_examples"])
     out["supernet_spread"] = statistics.stdev(estimates)
     return out
+
+
+def derived_standing(derived: dict[str, Any], cells: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The derived cell's ``standing`` among the random ``cells``: its supernet estimate and
+    its stand-alone accuracies on the test and validation splits."""
+    return {"supernet": standing(derived["supernet"], [c["supernet"] for c in cells]),
+            **{split: standing(derived["standalone"][key],
+                               [c["standalone"][key] for c in cells])
+               for split, key in (("test", "test_accuracy"), ("validation", "accuracy"))}}
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -377,11 +402,22 @@ def tables(state: dict[str, Any]) -> str:
                   f"The supernet's estimates spread {stats['supernet_spread']:.4f}.", "",
               "| cell | supernet | stand-alone test | stand-alone validation | CPU-s |",
               "|---|---:|---:|---:|---:|"]
-    for cell in state["cells"]:
+    derived = state.get("derived")
+    rows = ([{**derived, "name": f"derived: {derived['name']}"}] if derived else []) + \
+        state["cells"]
+    for cell in rows:
         s = cell["standalone"]
         lines.append(f"| {cell['name']} `{cell['fingerprint'][:10]}` | {cell['supernet']:.4f} "
                      f"| {s['test_accuracy']:.4f} | {s['accuracy']:.4f} | "
                      f"{s['cpu_seconds']:.0f} |")
+    if derived:
+        st = stats["derived"]
+        lines += ["", f"The search's derived cell, trained alone: above {st['test']['above']}, "
+                      f"tied with {st['test']['tied']} and below {st['test']['below']} of the "
+                      f"{st['test']['n']} random cells on the test split (percentile "
+                      f"{st['test']['percentile']:.0f}), percentile "
+                      f"{st['validation']['percentile']:.0f} on the validation split; its "
+                      f"supernet estimate is at percentile {st['supernet']['percentile']:.0f}."]
     return "\n".join(lines) + "\n"
 
 
@@ -395,13 +431,19 @@ def scatter_png(state: dict[str, Any]) -> bytes:
     try:
         ax.scatter([c["supernet"] for c in cells],
                    [c["standalone"]["test_accuracy"] for c in cells], s=18)
+        if state.get("derived"):
+            d = state["derived"]
+            ax.scatter([d["supernet"]], [d["standalone"]["test_accuracy"]], marker="*", s=90,
+                       color="tab:red", label="the search's derived cell")
         noise = stats["test"]["noise"]
         ax.axhspan(noise["mean"] - noise["binomial_se"], noise["mean"] + noise["binomial_se"],
                    alpha=0.15, label="mean ± one accuracy's binomial SE")
         ax.set_xlabel("supernet estimate (validation, shared weights)")
         ax.set_ylabel("stand-alone accuracy (test split)")
-        ax.set_title(f"Kendall tau {_correlation(stats['test']['tau'], stats['test']['p_value'])}"
-                     f" over {stats['n']} cells", fontsize=9)
+        tau, p_value = stats["test"]["tau"], stats["test"]["p_value"]
+        ax.set_title("Kendall tau " + ("undefined (a constant side)" if math.isnan(tau) else
+                                       f"{tau:+.2f} (p = {p_value:.2f})")
+                     + f" over {stats['n']} cells", fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
         fig.tight_layout()
@@ -412,7 +454,7 @@ def scatter_png(state: dict[str, Any]) -> bytes:
     return buf.getvalue()
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--search_dir", required=True,
                         help="work directory of a finished weight-sharing search")
@@ -427,6 +469,54 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                         help="stand-alone epochs (default: the recipe's)")
     parser.add_argument("--validation_batches", type=int, default=None,
                         help="validation batches of the supernet's estimates (default: all)")
+    parser.add_argument("--derived", action=argparse.BooleanOptionalAction, default=True,
+                        help="also train the search's derived cell and place it among the "
+                             "random cells (--no-derived: one training less)")
+    return parser
+
+
+def _prepare(args) -> tuple[dict[str, Any], list[Genotype], Retrainer, Any]:
+    """Every check, nothing written: (the saved state or a new one, the genotypes to train
+    in order (the derived cell first), the retrainer, the search or None when resuming)."""
+    from search_cifar.weight_sharing import loop  # noqa: PLC0415
+    search_dir, out_dir = os.path.abspath(args.search_dir), os.path.abspath(args.output_dir)
+    state_path = os.path.join(out_dir, RANKING_JSON)
+    config = loop.load_workdir_config(search_dir)
+    recipe = resolve_recipe(config, args.child, args.epochs)
+    cells = random_cells(config.space(), args.cells, args.seed)
+    derived = None
+    if args.derived:
+        path = os.path.join(search_dir, artifacts.SEARCH_REPORT_DIR, artifacts.BEST_GENOTYPE_FILE)
+        if not os.path.exists(path):
+            finished_search(search_dir)   # an unfinished search has no derived cell: say so
+        derived = Genotype.load(path)
+    inputs = json.loads(json.dumps({
+        "search_dir": search_dir, "search_config": config.to_dict(), "cells": args.cells,
+        "seed": args.seed, "recipe": recipe.to_dict(),
+        "validation_batches": args.validation_batches,
+        "derived": derived.fingerprint() if derived else None}))
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise ValueError(f"--output_dir {out_dir} is a file")
+    state = load_state(state_path, inputs)
+    if state is not None and [c["fingerprint"] for c in state["cells"]] != \
+            [c.fingerprint() for c in cells]:
+        raise ValueError(f"{state_path} holds other cells than --seed={args.seed} draws")
+    search = finished_search(search_dir) if state is None else None
+    retrainer = Retrainer(recipe)
+    retrainer._evaluator(args.seed)   # loads (checks) the recipe's data and its test split
+    if state is None:
+        state = {"inputs": inputs, "derived": _entry(derived) if derived else None,
+                 "cells": [_entry(c) for c in cells]}
+    return state, ([derived] if derived else []) + cells, retrainer, search
+
+
+def _entry(genotype: Genotype) -> dict[str, Any]:
+    return {"name": genotype.name, "fingerprint": genotype.fingerprint(),
+            "genotype": genotype.to_dict(), "supernet": None, "standalone": None}
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.cells < 3:
         parser.error(f"--cells must be >= 3, got {args.cells}")
@@ -435,53 +525,37 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     for name in ("epochs", "validation_batches"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
-    from search_cifar.weight_sharing import loop  # noqa: PLC0415
-    search_dir, out_dir = os.path.abspath(args.search_dir), os.path.abspath(args.output_dir)
-    state_path = os.path.join(out_dir, RANKING_JSON)
     try:
-        config = loop.load_workdir_config(search_dir)
-        recipe = resolve_recipe(config, args.child, args.epochs)
-        cells = random_cells(config.space(), args.cells, args.seed)
-        inputs = json.loads(json.dumps({
-            "search_dir": search_dir, "search_config": config.to_dict(), "cells": args.cells,
-            "seed": args.seed, "recipe": recipe.to_dict(),
-            "validation_batches": args.validation_batches}))
-        state = load_state(state_path, inputs)
-        if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-            raise ValueError(f"--output_dir {out_dir} is a file")
-        if state is not None and [c["fingerprint"] for c in state["cells"]] != \
-                [c.fingerprint() for c in cells]:
-            raise ValueError(f"{state_path} holds other cells than --seed={args.seed} draws")
-        search = finished_search(search_dir) if state is None else None
-        retrainer = Retrainer(recipe)
-        retrainer._evaluator(args.seed)   # loads (checks) the recipe's data and test split
+        state, genotypes, retrainer, search = _prepare(args)
     except (ValueError, OSError) as e:
         parser.exit(2, f"supernet_ranking: {e}\n")
+    out_dir = os.path.abspath(args.output_dir)
+    state_path = os.path.join(out_dir, RANKING_JSON)
+    entries = ([state["derived"]] if state["derived"] else []) + state["cells"]
     os.makedirs(out_dir, exist_ok=True)
-    if state is None:
-        print(f"scoring {len(cells)} random cells with the shared weights of {search_dir} ...",
+    if search is not None:
+        print(f"scoring {len(entries)} cells with the shared weights of {args.search_dir} ...",
               flush=True)
-        estimates = search.scores(cells, args.validation_batches)
-        state = {"inputs": inputs, "cells": [
-            {"name": c.name, "fingerprint": c.fingerprint(), "genotype": c.to_dict(),
-             "supernet": e, "standalone": None} for c, e in zip(cells, estimates)]}
+        for entry, estimate in zip(entries, search.scores(genotypes, args.validation_batches)):
+            entry["supernet"] = estimate
         io_utils.atomic_write_json(state_path, state)
-    todo = [i for i, c in enumerate(state["cells"]) if c["standalone"] is None]
-    if len(todo) < len(cells):
-        print(f"resuming: {len(cells) - len(todo)} of {len(cells)} cells already trained",
+    todo = [i for i, entry in enumerate(entries) if entry["standalone"] is None]
+    if len(todo) < len(entries):
+        print(f"resuming: {len(entries) - len(todo)} of {len(entries)} cells already trained",
               flush=True)
     started = time.monotonic()
     for done, i in enumerate(todo, 1):
-        cell = state["cells"][i]
-        run = retrainer.run(cells[i], args.seed)
-        cell["standalone"] = run
+        entry = entries[i]
+        run = entry["standalone"] = retrainer.run(genotypes[i], args.seed)
         io_utils.atomic_write_json(state_path, state)
         eta = (time.monotonic() - started) / done * (len(todo) - done)
-        print(f"cell {i + 1}/{len(cells)} {cell['fingerprint'][:10]}: supernet "
-              f"{cell['supernet']:.4f}, stand-alone {run['test_accuracy']:.4f} test / "
+        print(f"cell {i + 1}/{len(entries)} {entry['name']} {entry['fingerprint'][:10]}: "
+              f"supernet {entry['supernet']:.4f}, stand-alone {run['test_accuracy']:.4f} test / "
               f"{run['accuracy']:.4f} validation, {run['wall_seconds']:.0f} s"
               f"{f'; ETA {_eta(eta)}' if done < len(todo) else ''}", flush=True)
     state["statistics"] = statistics_of(state["cells"])
+    if state["derived"]:
+        state["statistics"]["derived"] = derived_standing(state["derived"], state["cells"])
     text = tables(state)
     io_utils.atomic_write_json(state_path, state)
     io_utils.atomic_write_text(os.path.join(out_dir, RANKING_MD), text)

@@ -53,8 +53,12 @@ def test_a_finished_search_is_ranked_and_a_failed_run_resumes(search_dir, tmp_pa
     with pytest.raises(KeyboardInterrupt):
         ranking.main(_args(search_dir, out))
     saved = json.loads((out / ranking.RANKING_JSON).read_text())
-    assert [c["standalone"] is not None for c in saved["cells"]] == [True, False, False]
-    assert all(math.isfinite(c["supernet"]) for c in saved["cells"])
+    # The search's derived cell is trained first, then the random cells.
+    assert saved["derived"]["standalone"] is not None
+    assert saved["derived"]["fingerprint"] == calls[0]
+    calls_first = calls[0]
+    assert [c["standalone"] for c in saved["cells"]] == [None, None, None]
+    assert all(math.isfinite(c["supernet"]) for c in [saved["derived"], *saved["cells"]])
     assert not (out / ranking.RANKING_MD).exists()
 
     calls.clear()
@@ -63,12 +67,15 @@ def test_a_finished_search_is_ranked_and_a_failed_run_resumes(search_dir, tmp_pa
     capsys.readouterr()
     state = ranking.main(_args(search_dir, out))
     output = capsys.readouterr().out
-    assert calls == [c["fingerprint"] for c in saved["cells"][1:]]   # only the unfinished
-    assert "resuming: 1 of 3 cells already trained" in output
-    assert "cell 2/3" in output and "ETA" in output and "cell 3/3" in output
+    assert calls == [c["fingerprint"] for c in saved["cells"]]   # only the unfinished
+    assert "resuming: 1 of 4 cells already trained" in output
+    assert "cell 2/4 random_0" in output and "ETA" in output and "cell 4/4 random_2" in output
     # The estimates are the ones saved before the failure, not recomputed.
     assert [c["supernet"] for c in state["cells"]] == [c["supernet"] for c in saved["cells"]]
-    assert state["cells"][0]["standalone"] == saved["cells"][0]["standalone"]
+    assert state["derived"]["standalone"] == saved["derived"]["standalone"]
+    assert state["statistics"]["derived"]["test"]["n"] == 3
+    assert "The search's derived cell, trained alone: above " in output
+    assert f"| derived: {state['derived']['name']} `{calls_first[:10]}` |" in output
     stats = state["statistics"]
     assert stats["n"] == 3
     assert all(-1.0 <= stats[s]["tau"] <= 1.0 or math.isnan(stats[s]["tau"])
@@ -82,7 +89,8 @@ def test_a_finished_search_is_ranked_and_a_failed_run_resumes(search_dir, tmp_pa
 
     # Another seed or recipe in the same output directory is refused, nothing changed.
     before = (out / ranking.RANKING_JSON).read_text()
-    for extra, key in ((["--seed=1"], "seed"), (["--epochs=2"], "recipe.epochs")):
+    for extra, key in ((["--seed=1"], "seed"), (["--epochs=2"], "recipe.epochs"),
+                       (["--no-derived"], "derived")):
         with pytest.raises(SystemExit) as exit_info:
             ranking.main(_args(search_dir, out, *extra))
         assert exit_info.value.code == 2
@@ -256,3 +264,16 @@ def test_a_cifar10_search_is_ranked_on_the_tfds_test_split(tmp_path):
     assert all(c["standalone"]["test_examples"] == 64 for c in state["cells"])
     assert all(0.0 <= c["supernet"] <= 1.0 for c in state["cells"])
     assert state["statistics"]["test"]["noise"]["examples"] == 64
+
+
+def test_the_derived_cell_is_placed_among_the_random_cells_ties_counting_half():
+    assert ranking.standing(0.9, [0.8, 0.9, 0.95, 0.7]) == {
+        "above": 2, "tied": 1, "below": 1, "n": 4, "percentile": 62.5}
+    assert ranking.standing(1.0, [0.5, 0.6])["percentile"] == 100.0
+    assert ranking.standing(0.1, [0.5, 0.6])["percentile"] == 0.0
+    cells = [{"supernet": 0.1 * i, "standalone": {"test_accuracy": 0.5 + 0.1 * i,
+                                                  "accuracy": 0.9}} for i in range(4)]
+    derived = {"supernet": 0.35, "standalone": {"test_accuracy": 0.95, "accuracy": 0.9}}
+    placed = ranking.derived_standing(derived, cells)
+    assert placed["supernet"]["above"] == 4 and placed["test"]["percentile"] == 100.0
+    assert placed["validation"]["tied"] == 4 and placed["validation"]["percentile"] == 50.0
