@@ -83,6 +83,7 @@ from search_cifar import child_config  # noqa: E402
 from search_cifar import data as data_lib  # noqa: E402
 from search_cifar.space import NasnetCellSpace  # noqa: E402
 from search_cifar.strategies.base import new_rng, random_choices  # noqa: E402
+from search_cifar.weight_sharing import config as ws_config  # noqa: E402
 
 RANKING_JSON, RANKING_MD, RANKING_PNG = "ranking.json", "ranking.md", "ranking.png"
 #: Data fields that decide which images form the training and validation splits.
@@ -321,10 +322,11 @@ def derived_standing(derived: dict[str, Any], cells: Sequence[dict[str, Any]]) -
 
 
 # -- the run ---------------------------------------------------------------------------------
-#: ``inputs`` keys a rerun may change: where the data lies and how a child logs.
-EXECUTION_KEYS = ("search_config.data.data_dir", "search_config.retrain.data.data_dir",
-                  "search_config.tensorboard", "search_config.training.jit_compile",
-                  "recipe.data.data_dir", "recipe.verbose", "recipe.tensorboard_dir")
+#: ``inputs`` keys a rerun may change: the search's own execution fields, and those of
+#: its ``retrain`` recipe on the stand-alone ``recipe`` (where the data lies, how a child logs).
+EXECUTION_KEYS = tuple(f"search_config.{k}" for k in ws_config.EXECUTION_FIELDS) + tuple(
+    f"recipe.{k.removeprefix('retrain.')}" for k in ws_config.EXECUTION_FIELDS
+    if k.startswith("retrain."))
 
 
 def resolve_recipe(search_config, child: str | None, epochs: int | None):

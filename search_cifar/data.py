@@ -402,5 +402,5 @@ def num_examples_hint(info: DataInfo) -> str:
     return f"{info.dataset}: {n_train} train / {n_val} validation at {info.image_size}px"
 
 
-__all__ = ["DataConfig", "DataInfo", "Sources", "load_sources", "make_datasets", "augment", "steps_per_epoch",
+__all__ = ["DataConfig", "DataInfo", "Sources", "load_sources", "make_datasets", "augment", "to_rgb_size", "steps_per_epoch",
            "num_examples_hint", "CIFAR_VALIDATION_SIZE"]
